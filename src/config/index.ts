@@ -1,0 +1,69 @@
+import { CONFIG_VARIABLES, type Config, type ConfigVariable } from './schema.ts'
+
+export type { Config } from './schema.ts'
+
+/** Raised when the environment holds a value the program cannot run with. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((line) => `  ${line}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const OUR_PREFIX = 'SEGMENTS_'
+
+function describeValue(value: string | undefined): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value)
+}
+
+/**
+ * Parses the whole configuration from `env` once, listing every invalid
+ * variable with the reason and an example, and rejecting unknown
+ * `SEGMENTS_*` names so a typo does not pass silently.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const problems: string[] = []
+  const values: Record<string, unknown> = {}
+
+  for (const [name, variable] of Object.entries(CONFIG_VARIABLES)) {
+    const raw = env[name] === '' ? undefined : env[name]
+    const result = variable.schema.safeParse(raw)
+    if (result.success) {
+      values[name] = result.data
+      continue
+    }
+    const reason = result.error.issues.map((issue) => issue.message).join('; ')
+    problems.push(
+      `${name}: ${reason}, received ${describeValue(raw)}. Example: ${name}=${variable.example}`,
+    )
+  }
+
+  for (const name of Object.keys(env)) {
+    if (name.startsWith(OUR_PREFIX) && !(name in CONFIG_VARIABLES)) {
+      const known = Object.keys(CONFIG_VARIABLES).filter((key) => key.startsWith(OUR_PREFIX))
+      problems.push(`${name}: unknown variable. Known ones: ${known.join(', ')}`)
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const get = <K extends ConfigVariable>(name: K) => values[name] as never
+  const config: Config = {
+    clickhouse: {
+      url: get('CLICKHOUSE_URL'),
+      user: get('CLICKHOUSE_USER'),
+      password: get('CLICKHOUSE_PASSWORD'),
+      database: get('CLICKHOUSE_DATABASE'),
+      chdbPath: get('SEGMENTS_CHDB_PATH'),
+    },
+    redisUrl: get('REDIS_URL'),
+    modelsDir: get('SEGMENTS_MODELS_DIR'),
+    host: get('SEGMENTS_HOST'),
+    port: get('SEGMENTS_PORT'),
+    logLevel: get('SEGMENTS_LOG_LEVEL'),
+    defaultTimeZone: get('SEGMENTS_DEFAULT_TIME_ZONE'),
+    scoreMaxContacts: get('SEGMENTS_SCORE_MAX_CONTACTS'),
+    bodyLimitBytes: get('SEGMENTS_BODY_LIMIT_BYTES'),
+  }
+  return Object.freeze({ ...config, clickhouse: Object.freeze(config.clickhouse) })
+}
