@@ -1,0 +1,98 @@
+import type { ClickHouseClient } from '@clickhouse/client'
+import { createMatrix, type Matrix } from '../ml/matrix.ts'
+import { FEATURE_NAMES } from './catalogue.ts'
+import { buildFeatureQuery } from './sql.ts'
+
+/** Features of many contacts: row i of `matrix` belongs to `contactKeys[i]`. */
+export interface FeatureMatrix {
+  asOfMs: number
+  featureNames: string[]
+  contactKeys: string[]
+  timeZones: string[]
+  matrix: Matrix
+}
+
+/** Lists the distinct time zones of stored contacts. */
+export async function listTimeZones(client: ClickHouseClient): Promise<string[]> {
+  const result = await client.query({
+    query: "SELECT DISTINCT time_zone FROM contacts WHERE time_zone != '' ORDER BY time_zone",
+    format: 'JSONEachRow',
+  })
+  return (await result.json<{ time_zone: string }>()).map((row) => row.time_zone)
+}
+
+/** A Float64Array that doubles its capacity as rows are appended. */
+class GrowingRows {
+  private data = new Float64Array(0)
+  rows = 0
+
+  constructor(readonly cols: number) {}
+
+  push(values: ArrayLike<number>, offset: number): void {
+    const needed = (this.rows + 1) * this.cols
+    if (needed > this.data.length) {
+      const bigger = new Float64Array(Math.max(needed, this.data.length * 2, 1024 * this.cols))
+      bigger.set(this.data)
+      this.data = bigger
+    }
+    const base = this.rows * this.cols
+    for (let j = 0; j < this.cols; j++) this.data[base + j] = Number(values[offset + j])
+    this.rows += 1
+  }
+
+  toMatrix(): Matrix {
+    const matrix = createMatrix(this.rows, this.cols)
+    matrix.data.set(this.data.subarray(0, this.rows * this.cols))
+    return matrix
+  }
+}
+
+/**
+ * Computes the feature matrix as of `asOfMs` (exclusive) in ClickHouse and
+ * streams the rows into typed arrays, for every contact or only for
+ * `onlyKeys`. Contacts without a time zone use `defaultZone`.
+ */
+export async function computeFeatures(
+  client: ClickHouseClient,
+  asOfMs: number,
+  defaultZone: string,
+  onlyKeys?: string[],
+): Promise<FeatureMatrix> {
+  const zones = await listTimeZones(client)
+  const filterKeys = onlyKeys !== undefined
+  const result = await client.query({
+    query: buildFeatureQuery({ zones, defaultZone, filterKeys }),
+    query_params: { from: 0, to: Math.round(asOfMs), keys: onlyKeys ?? [] },
+    format: 'JSONCompactEachRow',
+  })
+
+  const contactKeys: string[] = []
+  const timeZones: string[] = []
+  const rows = new GrowingRows(FEATURE_NAMES.length)
+  for await (const chunk of result.stream<unknown[]>()) {
+    for (const row of chunk) {
+      const values = row.json()
+      contactKeys.push(String(values[0]))
+      timeZones.push(String(values[1]))
+      rows.push(values as number[], 2)
+    }
+  }
+  return { asOfMs, featureNames: [...FEATURE_NAMES], contactKeys, timeZones, matrix: rows.toMatrix() }
+}
+
+/** Copies the named columns of a feature matrix, in the order given. */
+export function selectFeatures(features: FeatureMatrix, names: string[]): Matrix {
+  const indices = names.map((name) => {
+    const index = features.featureNames.indexOf(name)
+    if (index < 0) throw new RangeError(`Unknown feature ${JSON.stringify(name)}`)
+    return index
+  })
+  const { rows, cols, data } = features.matrix
+  const out = createMatrix(rows, indices.length)
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < indices.length; j++) {
+      out.data[i * indices.length + j] = data[i * cols + (indices[j] as number)] as number
+    }
+  }
+  return out
+}
