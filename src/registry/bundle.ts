@@ -1,0 +1,159 @@
+import { createHash } from 'node:crypto'
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { manifestSchema, type Manifest } from './manifest.ts'
+
+/** Raised when a bundle on disk is missing a file, has a file that does not match its hash, or an invalid manifest. */
+export class BundleError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`Invalid model bundle file ${file}: ${reason}`)
+    this.name = 'BundleError'
+  }
+}
+
+export const sha256Hex = (data: Buffer | string) => createHash('sha256').update(data).digest('hex')
+
+export interface LoadedBundle {
+  dir: string
+  manifest: Manifest
+  /** Artifact contents by file name, already checked against the manifest's hashes. */
+  files: Map<string, Buffer>
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')
+}
+
+/** Loads a bundle folder, checking the manifest's schema and every file's sha256. */
+export async function loadBundle(dir: string): Promise<LoadedBundle> {
+  const manifestPath = join(dir, 'manifest.json')
+  let text: string
+  try {
+    text = await readFile(manifestPath, 'utf8')
+  } catch (error) {
+    throw new BundleError(manifestPath, `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    throw new BundleError(manifestPath, `is not valid JSON (${(error as Error).message})`)
+  }
+  const parsed = manifestSchema.safeParse(json)
+  if (!parsed.success) throw new BundleError(manifestPath, describeIssues(parsed.error))
+
+  const files = new Map<string, Buffer>()
+  for (const [name, expected] of Object.entries(parsed.data.files)) {
+    const path = join(dir, name)
+    let data: Buffer
+    try {
+      data = await readFile(path)
+    } catch {
+      throw new BundleError(path, 'is missing')
+    }
+    const actual = sha256Hex(data)
+    if (actual !== expected) {
+      throw new BundleError(path, `sha256 ${actual} does not match the manifest's ${expected} (truncated or altered)`)
+    }
+    files.set(name, data)
+  }
+  return { dir, manifest: parsed.data, files }
+}
+
+/** Parses one JSON artifact of a loaded bundle, naming the file on failure. */
+export function readJsonArtifact(bundle: LoadedBundle, name: string): unknown {
+  const data = bundle.files.get(name)
+  if (!data) throw new BundleError(join(bundle.dir, name), 'is not listed in the manifest')
+  try {
+    return JSON.parse(data.toString('utf8'))
+  } catch (error) {
+    throw new BundleError(join(bundle.dir, name), `is not valid JSON (${(error as Error).message})`)
+  }
+}
+
+/**
+ * Writes a bundle into `modelsDir/<name>/<version>` atomically: files go to a
+ * temporary folder beside it, which is renamed into place once complete, so
+ * a reader never sees half a bundle.
+ */
+export async function publishBundle(
+  modelsDir: string,
+  manifest: Omit<Manifest, 'files'>,
+  artifacts: Record<string, string | Buffer>,
+): Promise<{ dir: string; manifest: Manifest }> {
+  const parent = join(modelsDir, manifest.name)
+  const dir = join(parent, manifest.version)
+  const temporary = join(parent, `.tmp-${manifest.version}-${process.pid}`)
+  await mkdir(temporary, { recursive: true })
+
+  try {
+    const files: Record<string, string> = {}
+    for (const [name, data] of Object.entries(artifacts)) {
+      await writeFile(join(temporary, name), data)
+      files[name] = sha256Hex(data)
+    }
+    const complete = manifestSchema.parse({ ...manifest, files })
+    await writeFile(join(temporary, 'manifest.json'), `${JSON.stringify(complete, null, 2)}\n`)
+    await rename(temporary, dir)
+    return { dir, manifest: complete }
+  } catch (error) {
+    await rm(temporary, { recursive: true, force: true })
+    throw error
+  }
+}
+
+const championSchema = z.object({ version: z.string().min(1) })
+
+/** Marks `version` as the champion of `name`, replacing the pointer file atomically. */
+export async function setChampion(modelsDir: string, name: string, version: string): Promise<void> {
+  const pointer = join(modelsDir, name, 'champion.json')
+  const temporary = `${pointer}.tmp-${process.pid}`
+  await writeFile(temporary, `${JSON.stringify({ version })}\n`)
+  await rename(temporary, pointer)
+}
+
+/** Returns the champion version of `name`, or undefined when none is marked. */
+export async function readChampion(modelsDir: string, name: string): Promise<string | undefined> {
+  const pointer = join(modelsDir, name, 'champion.json')
+  let text: string
+  try {
+    text = await readFile(pointer, 'utf8')
+  } catch {
+    return undefined
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    throw new BundleError(pointer, `is not valid JSON (${(error as Error).message})`)
+  }
+  const parsed = championSchema.safeParse(json)
+  if (!parsed.success) throw new BundleError(pointer, describeIssues(parsed.error))
+  return parsed.data.version
+}
+
+/** Lists the published versions of `name`, oldest first (temporary folders excluded). */
+export async function listVersions(modelsDir: string, name: string): Promise<string[]> {
+  try {
+    const entries = await readdir(join(modelsDir, name), { withFileTypes: true })
+    return entries
+      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+      .map((entry) => entry.name)
+      .sort()
+  } catch {
+    return []
+  }
+}
+
+/** Loads the champion bundle of `name`. */
+export async function loadChampion(modelsDir: string, name: string): Promise<LoadedBundle> {
+  const version = await readChampion(modelsDir, name)
+  if (!version) {
+    throw new BundleError(join(modelsDir, name, 'champion.json'), 'is missing: no champion bundle is marked; run `segments train` first')
+  }
+  return loadBundle(join(modelsDir, name, version))
+}

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto'
+import type { ClickHouseClient } from '@clickhouse/client'
+import { computeFeatures, type FeatureMatrix } from '../src/features/compute.ts'
+import { churnLabels } from '../src/features/labels.ts'
+import { toRows } from '../src/ml/matrix.ts'
+import { featureReferences } from '../src/drift/psi.ts'
+import { publishBundle, setChampion } from '../src/registry/bundle.ts'
+import { BUNDLE_FORMAT_VERSION, BUNDLE_KIND, type Manifest } from '../src/registry/manifest.ts'
+import { CHURN_FEATURES, trainChurn, type ChurnTraining } from './churn.ts'
+import { trainPersonas, type PersonaTraining } from './personas.ts'
+import { libraryVersions } from './versions.ts'
+
+const DAY_MS = 86_400_000
+
+export interface TrainOptions {
+  name: string
+  modelsDir: string
+  /** Cutoff T: the test split has features as of T and labels from [T, T + horizon). */
+  asOfMs: number
+  horizonDays: number
+  k: number
+  seed: number
+  nTrees?: number
+  defaultZone: string
+  /** Version name; default derived from the cutoff and the data hash. */
+  version?: string
+  createdAt?: Date
+}
+
+export interface TrainStageEvent {
+  stage: 'features' | 'labels' | 'personas' | 'churn' | 'bundle'
+  done: number
+  total: number
+}
+
+export interface TrainResult {
+  dir: string
+  manifest: Manifest
+  train: FeatureMatrix
+  test: FeatureMatrix
+  personas: PersonaTraining
+  churn: ChurnTraining
+}
+
+/** Risk bands on the churn probability: at or above `high` is high risk, at or above `medium` is medium. */
+export const RISK_BANDS = { medium: 0.4, high: 0.7 }
+
+function hashFeatures(...matrices: FeatureMatrix[]): string {
+  const hash = createHash('sha256')
+  for (const features of matrices) {
+    hash.update(features.contactKeys.join('\n'))
+    hash.update(new Uint8Array(features.matrix.data.buffer, features.matrix.data.byteOffset, features.matrix.data.byteLength))
+  }
+  return hash.digest('hex')
+}
+
+function versionName(asOfMs: number, dataHash: string): string {
+  const day = new Date(asOfMs).toISOString().slice(0, 10).replaceAll('-', '')
+  return `${day}-${dataHash.slice(0, 10)}`
+}
+
+/**
+ * Trains a bundle on a time split: churn is learned from features as of
+ * T - horizon with labels from [T - horizon, T), and measured on features as
+ * of T with labels from [T, T + horizon); personas are fitted on the
+ * features as of T. The bundle is published atomically and marked champion.
+ */
+export async function trainBundle(
+  client: ClickHouseClient,
+  options: TrainOptions,
+  onStage: (event: TrainStageEvent) => void = () => undefined,
+): Promise<TrainResult> {
+  const trainAsOf = options.asOfMs - options.horizonDays * DAY_MS
+  onStage({ stage: 'features', done: 0, total: 2 })
+  const train = await computeFeatures(client, trainAsOf, options.defaultZone)
+  onStage({ stage: 'features', done: 1, total: 2 })
+  const test = await computeFeatures(client, options.asOfMs, options.defaultZone)
+  onStage({ stage: 'features', done: 2, total: 2 })
+
+  onStage({ stage: 'labels', done: 0, total: 1 })
+  const trainLabels = await churnLabels(client, train.contactKeys, trainAsOf, options.horizonDays)
+  const testLabels = await churnLabels(client, test.contactKeys, options.asOfMs, options.horizonDays)
+  onStage({ stage: 'labels', done: 1, total: 1 })
+
+  onStage({ stage: 'personas', done: 0, total: 1 })
+  const personas = trainPersonas(test, { k: options.k, seed: options.seed })
+  onStage({ stage: 'personas', done: 1, total: 1 })
+
+  const churn = trainChurn(
+    { features: train, labels: trainLabels },
+    { features: test, labels: testLabels },
+    { seed: options.seed, nTrees: options.nTrees },
+    (done, total) => onStage({ stage: 'churn', done, total }),
+  )
+
+  onStage({ stage: 'bundle', done: 0, total: 1 })
+  const dataHash = hashFeatures(train, test)
+  const version = options.version ?? versionName(options.asOfMs, dataHash)
+  const manifest: Omit<Manifest, 'files'> = {
+    kind: BUNDLE_KIND,
+    formatVersion: BUNDLE_FORMAT_VERSION,
+    name: options.name,
+    version,
+    createdAt: (options.createdAt ?? new Date()).toISOString(),
+    featureNames: test.featureNames,
+    personas: {
+      features: personas.features,
+      scalerFile: 'persona-scaler.json',
+      centroidsFile: 'persona-centroids.json',
+      list: personas.personas,
+    },
+    churn: {
+      modelFile: 'churn-forest.json',
+      modelKind: 'histogram-forest',
+      features: CHURN_FEATURES,
+      horizonDays: options.horizonDays,
+      bands: RISK_BANDS,
+    },
+    training: {
+      featuresAsOf: new Date(trainAsOf).toISOString(),
+      labelsUntil: new Date(options.asOfMs + options.horizonDays * DAY_MS).toISOString(),
+      contacts: train.contactKeys.length,
+      dataHash,
+    },
+    metrics: {
+      churnTestRocAuc: churn.metrics.testRocAuc,
+      churnTestBrier: churn.metrics.testBrier,
+      churnTestRate: churn.metrics.testChurnRate,
+      personaInertia: personas.inertia,
+    },
+    reference: featureReferences(train),
+    libraries: libraryVersions(),
+  }
+  const published = await publishBundle(options.modelsDir, manifest, {
+    'persona-scaler.json': JSON.stringify(personas.scaler),
+    'persona-centroids.json': JSON.stringify(toRows(personas.centroids)),
+    'churn-forest.json': JSON.stringify(churn.model.toJSON()),
+  })
+  await setChampion(options.modelsDir, options.name, version)
+  onStage({ stage: 'bundle', done: 1, total: 1 })
+  return { dir: published.dir, manifest: published.manifest, train, test, personas, churn }
+}
