@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { errorSchema, scoreRequestSchema, scoreResponseSchema, segmentsResponseSchema } from '../schemas.ts'
+import type { ScoringService } from '../service.ts'
+
+export const scoreRoutes =
+  (service: ScoringService): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.post(
+      '/v1/score',
+      {
+        schema: {
+          summary: 'Score contacts: persona, churn probability and best send hour',
+          body: scoreRequestSchema(service.config.scoreMaxContacts),
+          response: { 200: scoreResponseSchema, 400: errorSchema, 503: errorSchema },
+        },
+      },
+      async (request) => {
+        const asOfMs = request.body.asOf ? Date.parse(request.body.asOf) : Date.now()
+        const results = await service.score(request.body.contacts, asOfMs)
+        return { modelVersion: service.requireModel().manifest.version, results }
+      },
+    )
+
+    app.get(
+      '/v1/segments',
+      {
+        schema: {
+          summary: 'Personas of the model in service',
+          response: { 200: segmentsResponseSchema, 503: errorSchema },
+        },
+      },
+      async () => {
+        const { manifest } = service.requireModel()
+        return {
+          modelVersion: manifest.version,
+          personas: manifest.personas.list.map(({ id, name, description, size }) => ({ id, name, description, size })),
+        }
+      },
+    )
+  }

@@ -1,0 +1,33 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { ingestBody } from '../../src/events/ingest.ts'
+import { PROVIDERS } from '../../src/events/types.ts'
+import { errorSchema, ingestResponseSchema } from '../schemas.ts'
+import type { ScoringService } from '../service.ts'
+
+/**
+ * ESP webhooks. Bodies are taken as raw text whatever their content type
+ * (SNS posts JSON as text/plain), and each adapter parses its own format.
+ */
+export const webhookRoutes =
+  (service: ScoringService): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+
+    app.post(
+      '/v1/webhooks/:provider',
+      {
+        schema: {
+          summary: 'Receive an ESP event webhook',
+          params: z.object({ provider: z.enum(PROVIDERS) }),
+          response: { 200: ingestResponseSchema, 400: errorSchema, 404: errorSchema },
+        },
+      },
+      async (request) => {
+        const body = typeof request.body === 'string' ? request.body : ''
+        const source = `webhook:${request.params.provider}`
+        return ingestBody(service.store.client, request.params.provider, body, source)
+      },
+    )
+  }

@@ -1,0 +1,116 @@
+import type { Config } from '../src/config/index.ts'
+import { computeFeatures } from '../src/features/compute.ts'
+import { createMatrix } from '../src/ml/matrix.ts'
+import { loadChampion } from '../src/registry/bundle.ts'
+import type { Store } from '../src/store/client.ts'
+import { ApiError, type ErrorBody } from './errors.ts'
+import { buildScoringModel, type ScoringModel } from './model.ts'
+import { scoreRows, type ContactScore } from './scoring.ts'
+
+export interface ContactInput {
+  key?: string | undefined
+  features?: Record<string, number> | undefined
+}
+
+export type ScoreOutcome = { index: number; key: string | null } & (
+  | ContactScore
+  | { error: ErrorBody }
+)
+
+/** Shared state of the API: the store, the configuration and the model in service. */
+export class ScoringService {
+  model: ScoringModel | undefined
+
+  constructor(
+    readonly config: Readonly<Config>,
+    readonly store: Store,
+    readonly bundleName: string,
+  ) {}
+
+  /** Loads the champion bundle; on failure the model already in service stays. */
+  async loadChampion(): Promise<ScoringModel> {
+    const bundle = await loadChampion(this.config.modelsDir, this.bundleName)
+    const model = buildScoringModel(bundle)
+    this.model = model
+    return model
+  }
+
+  requireModel(): ScoringModel {
+    if (!this.model) throw new ApiError('MODEL_NOT_LOADED', 'No model bundle is loaded yet; train one with `segments train`')
+    return this.model
+  }
+
+  /**
+   * Scores contacts given by key (features computed from the store as of
+   * `asOfMs`) or with their features. A contact that cannot be scored gets an
+   * error of its own; the others are still scored.
+   */
+  async score(contacts: ContactInput[], asOfMs: number): Promise<ScoreOutcome[]> {
+    const model = this.requireModel()
+    const names = model.manifest.featureNames
+    const rows = createMatrix(contacts.length, names.length)
+    const outcomes: (ScoreOutcome | undefined)[] = contacts.map(() => undefined)
+    const scorable: number[] = []
+
+    const fail = (index: number, code: ErrorBody['code'], message: string, path: (string | number)[]) => {
+      outcomes[index] = { index, key: contacts[index]?.key ?? null, error: { code, message, path } }
+    }
+
+    contacts.forEach((contact, index) => {
+      if (contact.features) {
+        const problem = copyFeatures(contact.features, names, rows.data, index * names.length)
+        if (problem) return fail(index, 'INVALID_REQUEST', problem.message, ['contacts', index, 'features', ...problem.path])
+        scorable.push(index)
+      } else if (!contact.key) {
+        fail(index, 'INVALID_REQUEST', 'Give the contact\'s "key" or its "features"', ['contacts', index])
+      }
+    })
+
+    const byKey = contacts.flatMap((contact, index) => (contact.features || !contact.key ? [] : [index]))
+    if (byKey.length > 0) {
+      const keys = byKey.map((index) => contacts[index]?.key as string)
+      const computed = await computeFeatures(this.store.client, asOfMs, this.config.defaultTimeZone, keys)
+      const rowOf = new Map(computed.contactKeys.map((key, row) => [key, row]))
+      for (const index of byKey) {
+        const key = contacts[index]?.key as string
+        const row = rowOf.get(key)
+        if (row === undefined) {
+          fail(index, 'UNKNOWN_CONTACT', `No events or contact record for key ${JSON.stringify(key)}`, ['contacts', index, 'key'])
+          continue
+        }
+        rows.data.set(computed.matrix.data.subarray(row * names.length, (row + 1) * names.length), index * names.length)
+        scorable.push(index)
+      }
+    }
+
+    scorable.sort((a, b) => a - b)
+    const subset = createMatrix(scorable.length, names.length)
+    scorable.forEach((index, i) => subset.data.set(rows.data.subarray(index * names.length, (index + 1) * names.length), i * names.length))
+    const scores = scoreRows(model, names, subset)
+    scorable.forEach((index, i) => {
+      outcomes[index] = { index, key: contacts[index]?.key ?? null, ...(scores[i] as ContactScore) }
+    })
+    return outcomes as ScoreOutcome[]
+  }
+}
+
+/** Copies a contact's features into `target` in bundle order; returns the problem when one is missing, unknown or not finite. */
+function copyFeatures(
+  features: Record<string, number>,
+  names: string[],
+  target: Float64Array,
+  offset: number,
+): { message: string; path: string[] } | undefined {
+  const unknown = Object.keys(features).filter((name) => !names.includes(name))
+  if (unknown.length > 0) {
+    return { message: `Unknown feature ${JSON.stringify(unknown[0])}; the model takes: ${names.join(', ')}`, path: [unknown[0] as string] }
+  }
+  for (let j = 0; j < names.length; j++) {
+    const name = names[j] as string
+    const value = features[name]
+    if (value === undefined) return { message: `Missing feature "${name}"`, path: [name] }
+    if (!Number.isFinite(value)) return { message: `Feature "${name}" must be a finite number`, path: [name] }
+    target[offset + j] = value
+  }
+  return undefined
+}
