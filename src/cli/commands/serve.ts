@@ -1,0 +1,30 @@
+import type { Command } from 'commander'
+import { buildServer } from '../../../inference/server.ts'
+import { ScoringService } from '../../../inference/service.ts'
+import { openStore } from '../../store/client.ts'
+import { DEFAULT_BUNDLE, getConfig } from '../context.ts'
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Start the scoring API on SEGMENTS_HOST:SEGMENTS_PORT with the champion bundle')
+    .option('--name <name>', 'bundle name', DEFAULT_BUNDLE)
+    .action(async (opts) => {
+      const config = getConfig()
+      const store = await openStore(config.clickhouse)
+      const service = new ScoringService(config, store, opts.name)
+      const app = buildServer(service)
+      try {
+        await service.loadChampion()
+      } catch (error) {
+        app.log.warn({ err: error }, 'no model loaded; /v1/score answers 503 until a bundle is trained')
+      }
+      const close = async () => {
+        await app.close()
+        await store.close()
+      }
+      process.once('SIGINT', close)
+      process.once('SIGTERM', close)
+      await app.listen({ host: config.host, port: config.port })
+    })
+}

@@ -1,0 +1,41 @@
+import { InvalidArgumentError } from 'commander'
+import { loadConfig, type Config } from '../config/index.ts'
+import { openStore, type Store } from '../store/client.ts'
+
+let config: Readonly<Config> | undefined
+
+/** The configuration, parsed from the environment on first use. */
+export function getConfig(): Readonly<Config> {
+  config ??= loadConfig()
+  return config
+}
+
+/** Opens the configured store, runs `work` with it and closes it. */
+export async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(getConfig().clickhouse)
+  try {
+    return await work(store)
+  } finally {
+    await store.close()
+  }
+}
+
+/** A commander parser for an integer option of at least `min`. */
+export function integerAtLeast(min: number) {
+  return (value: string): number => {
+    const parsed = Number(value)
+    if (!Number.isInteger(parsed) || parsed < min) {
+      throw new InvalidArgumentError(`Expected an integer of at least ${min}, received ${JSON.stringify(value)}.`)
+    }
+    return parsed
+  }
+}
+
+/** A commander parser for an ISO 8601 time, returned as epoch milliseconds. */
+export function isoTime(value: string): number {
+  const ms = Date.parse(value)
+  if (!Number.isFinite(ms)) throw new InvalidArgumentError(`Expected an ISO 8601 time such as 2025-04-06T00:00:00Z, received ${JSON.stringify(value)}.`)
+  return ms
+}
+
+export const DEFAULT_BUNDLE = 'segments'

@@ -1,0 +1,64 @@
+import type { ClickHouseClient } from '@clickhouse/client'
+import { storeContacts, storeRejects, type ContactRecord } from '../store/events.ts'
+import { readCsv } from './csv-reader.ts'
+import { isoTimeToMs } from './fields.ts'
+import { PayloadParseError, type IngestReject } from './types.ts'
+
+export const CONTACT_COLUMNS = ['contact_key', 'time_zone', 'created_at'] as const
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Reads header-keyed rows of a CSV file; a malformed record is returned with `error` set. */
+export function readCsvObjects(text: string): { row: Record<string, string>; raw: string; error?: string }[] {
+  const [header, ...records] = readCsv(text.replace(/^\uFEFF/, ''))
+  if (!header || header.error) throw new PayloadParseError('csv', 'CSV file has no valid header row')
+  return records.map((record) => ({
+    row: Object.fromEntries(header.fields.map((name, j) => [name.trim(), record.fields[j] ?? ''])),
+    raw: record.raw,
+    error: record.error ?? (record.fields.length === header.fields.length ? undefined : `expected ${header.fields.length} fields, received ${record.fields.length}`),
+  }))
+}
+
+function parseContact(row: Record<string, string>): ContactRecord | { field: string; reason: string } {
+  const contactKey = (row.contact_key ?? '').trim().toLowerCase()
+  if (!contactKey) return { field: 'contact_key', reason: 'contact_key: missing' }
+  const timeZone = (row.time_zone ?? '').trim()
+  if (timeZone && !isTimeZone(timeZone)) {
+    return { field: 'time_zone', reason: `time_zone: expected an IANA time zone such as Europe/Warsaw, received ${JSON.stringify(timeZone)}` }
+  }
+  const createdText = (row.created_at ?? '').trim()
+  const createdAtMs = isoTimeToMs(createdText)
+  if (!Number.isFinite(createdAtMs)) {
+    return { field: 'created_at', reason: `created_at: expected an ISO 8601 time with an offset, received ${JSON.stringify(createdText)}` }
+  }
+  return { contactKey, timeZone, createdAtMs }
+}
+
+/**
+ * Stores contact records from CSV text with the columns `contact_key`,
+ * `time_zone` (IANA name, may be empty) and `created_at` (ISO 8601). Invalid
+ * rows go to `ingest_rejects`; the valid ones are stored.
+ */
+export async function importContactsCsv(
+  client: ClickHouseClient,
+  text: string,
+  source: string,
+): Promise<{ stored: number; rejected: number }> {
+  const contacts: ContactRecord[] = []
+  const rejects: IngestReject[] = []
+  readCsvObjects(text).forEach(({ row, raw, error }, index) => {
+    const parsed = error ? { field: '', reason: `malformed record: ${error}` } : parseContact(row)
+    if ('contactKey' in parsed) contacts.push(parsed)
+    else rejects.push({ provider: 'csv', path: `[${index}]${parsed.field ? `.${parsed.field}` : ''}`, reason: parsed.reason, raw })
+  })
+  await storeContacts(client, contacts)
+  await storeRejects(client, rejects, source)
+  return { stored: contacts.length, rejected: rejects.length }
+}
