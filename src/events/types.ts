@@ -56,6 +56,8 @@ export interface AdapterResult {
   rejects: IngestReject[]
   /** Records that were valid but carry no engagement event we store (for example SNS subscription confirmations). */
   ignored: number
+  /** Records repeating an event id seen earlier in the same body; each id is returned once. */
+  duplicates: number
 }
 
 /** Thrown when a body cannot be parsed at all; nothing from it is stored. */
