@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Config } from '../config/index.ts'
 import { importContactsCsv, readCsvObjects } from '../events/contacts.ts'
-import { addCounts, emptyCounts, ingestBody, type IngestCounts } from '../events/ingest.ts'
+import { addCounts, IngestBatcher, type IngestCounts } from '../events/ingest.ts'
 import { computeFeatures } from '../features/compute.ts'
 import { compareFeatures, type FeatureDrift } from '../drift/psi.ts'
 import { adjustedRandIndex } from '../ml/metrics.ts'
@@ -58,14 +58,14 @@ function stepTimer(times: Record<string, number>, log: (line: string) => void): 
 async function ingestFolder(store: Store, folder: string, provider: 'sendgrid' | 'ses'): Promise<IngestCounts> {
   const files = (await readdir(folder)).filter((name) => name.endsWith('.json')).sort()
   const progress = startProgress(provider)
-  const total = emptyCounts()
+  const batcher = new IngestBatcher(store.client)
   for (const [index, name] of files.entries()) {
-    const body = await readFile(join(folder, name), 'utf8')
-    addCounts(total, await ingestBody(store.client, provider, body, `file:${name}`))
+    await batcher.add(provider, await readFile(join(folder, name), 'utf8'), `file:${name}`)
     progress.update(index + 1, files.length)
   }
+  const counts = await batcher.finish()
   progress.stop()
-  return total
+  return counts
 }
 
 async function readTruth(file: string): Promise<Map<string, string>> {

@@ -4,7 +4,7 @@ import type { IngestReject, NormalizedEvent } from '../events/types.ts'
 export interface StoreEventsResult {
   /** Events written for the first time. */
   stored: number
-  /** Events whose id was already stored or repeated in this batch. */
+  /** Events whose id was already stored, or came twice in this call. */
   duplicates: number
 }
 
@@ -13,38 +13,71 @@ export function toClickHouseTime(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '')
 }
 
-function toRow(event: NormalizedEvent) {
-  return {
-    event_id: event.eventId,
-    provider: event.provider,
-    contact_key: event.contactKey,
-    campaign_id: event.campaignId,
-    message_id: event.messageId,
-    type: event.type,
-    occurred_at: toClickHouseTime(event.occurredAtMs),
-    url: event.url,
-    user_agent: event.userAgent,
-    ip: event.ip,
-    machine_open: event.machineOpen,
-    bounce_kind: event.bounceKind,
-  }
+const EVENT_COLUMNS = [
+  'event_id',
+  'provider',
+  'contact_key',
+  'campaign_id',
+  'message_id',
+  'type',
+  'occurred_at',
+  'url',
+  'user_agent',
+  'ip',
+  'machine_open',
+  'bounce_kind',
+] as const
+
+/** One `events` row in EVENT_COLUMNS order; compact rows insert about twice as fast as keyed ones. */
+function toRow(event: NormalizedEvent): unknown[] {
+  return [
+    event.eventId,
+    event.provider,
+    event.contactKey,
+    event.campaignId,
+    event.messageId,
+    event.type,
+    toClickHouseTime(event.occurredAtMs),
+    event.url,
+    event.userAgent,
+    event.ip,
+    event.machineOpen,
+    event.bounceKind,
+  ]
 }
 
 const eventKey = (event: NormalizedEvent) => `${event.provider}\u0000${event.eventId}`
 
+/**
+ * Ids per look-up query. Larger array parameters made chDB 26.7 far slower
+ * (100,000 ids did not finish in minutes, 20,000 took 0.1 s).
+ */
+const LOOKUP_CHUNK = 20_000
+
 /** Returns the `provider\0event_id` keys of `events` that the table already holds. */
 async function findStored(client: ClickHouseClient, events: NormalizedEvent[]): Promise<Set<string>> {
-  const contacts = [...new Set(events.map((event) => event.contactKey))]
-  const ids = [...new Set(events.map((event) => event.eventId))]
-  const result = await client.query({
-    // The contact filter uses the primary key, so this reads only those contacts' parts.
-    query: `SELECT DISTINCT provider, event_id FROM events
-            WHERE contact_key IN {contacts:Array(String)} AND event_id IN {ids:Array(String)}`,
-    query_params: { contacts, ids },
-    format: 'JSONEachRow',
-  })
-  const rows = await result.json<{ provider: string; event_id: string }>()
-  return new Set(rows.map((row) => `${row.provider}\u0000${row.event_id}`))
+  const found = new Set<string>()
+  for (let start = 0; start < events.length; start += LOOKUP_CHUNK) {
+    const chunk = events.slice(start, start + LOOKUP_CHUNK)
+    let from = Infinity
+    let to = -Infinity
+    for (const event of chunk) {
+      from = Math.min(from, event.occurredAtMs)
+      to = Math.max(to, event.occurredAtMs)
+    }
+    // A stored copy has the same time, so the time bounds prune partitions without missing one.
+    const result = await client.query({
+      query: `SELECT DISTINCT provider, event_id FROM events
+              WHERE occurred_at BETWEEN fromUnixTimestamp64Milli({from:Int64}, 'UTC')
+                                    AND fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+                AND event_id IN {ids:Array(String)}`,
+      query_params: { from, to, ids: [...new Set(chunk.map((event) => event.eventId))] },
+      format: 'JSONEachRow',
+    })
+    const rows = await result.json<{ provider: string; event_id: string }>()
+    for (const row of rows) found.add(`${row.provider}\u0000${row.event_id}`)
+  }
+  return found
 }
 
 /**
@@ -70,8 +103,9 @@ export async function storeEvents(
   if (fresh.length > 0) {
     await client.insert({
       table: 'events',
+      columns: [...EVENT_COLUMNS],
       values: fresh.map(toRow),
-      format: 'JSONEachRow',
+      format: 'JSONCompactEachRow',
     })
   }
   return { stored: fresh.length, duplicates: events.length - fresh.length }

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { InvalidArgumentError, type Command } from 'commander'
 import { importContactsCsv } from '../../events/contacts.ts'
-import { addCounts, emptyCounts, ingestBody } from '../../events/ingest.ts'
-import { PROVIDERS, type Provider } from '../../events/types.ts'
+import { IngestBatcher } from '../../events/ingest.ts'
+import { PayloadParseError, PROVIDERS, type Provider } from '../../events/types.ts'
 import { withStore } from '../context.ts'
 import { startProgress } from '../progress.ts'
 
@@ -20,13 +20,22 @@ export function registerIngest(program: Command): void {
     .action(async (files: string[], opts: { format: Provider }) => {
       await withStore(async (store) => {
         const progress = startProgress('ingest')
-        const total = emptyCounts()
+        const batcher = new IngestBatcher(store.client)
+        const unparseable: string[] = []
         for (const [index, file] of files.entries()) {
-          addCounts(total, await ingestBody(store.client, opts.format, await readFile(file, 'utf8'), `file:${file}`))
+          try {
+            await batcher.add(opts.format, await readFile(file, 'utf8'), `file:${file}`)
+          } catch (error) {
+            if (!(error instanceof PayloadParseError)) throw error
+            unparseable.push(file)
+            process.stderr.write(`segments: ${file}: ${error.message}; nothing from it was stored\n`)
+          }
           progress.update(index + 1, files.length)
         }
+        const total = await batcher.finish()
         progress.stop()
-        process.stdout.write(`${JSON.stringify(total)}\n`)
+        process.stdout.write(`${JSON.stringify({ ...total, unparseableFiles: unparseable.length })}\n`)
+        if (unparseable.length > 0) process.exitCode = 1
       })
     })
 
