@@ -12,6 +12,9 @@ export interface ContactInput {
   features?: Record<string, number> | undefined
 }
 
+/** Keys that are addresses are stored lower-cased, so they are looked up that way. */
+const normalizeKey = (key: string) => (key.includes('@') ? key.trim().toLowerCase() : key)
+
 export type ScoreOutcome = { index: number; key: string | null } & (
   | ContactScore
   | { error: ErrorBody }
@@ -68,12 +71,12 @@ export class ScoringService {
 
     const byKey = contacts.flatMap((contact, index) => (contact.features || !contact.key ? [] : [index]))
     if (byKey.length > 0) {
-      const keys = byKey.map((index) => contacts[index]?.key as string)
+      const keys = byKey.map((index) => normalizeKey(contacts[index]?.key as string))
       const computed = await computeFeatures(this.store.client, asOfMs, this.config.defaultTimeZone, keys)
       const rowOf = new Map(computed.contactKeys.map((key, row) => [key, row]))
       for (const index of byKey) {
         const key = contacts[index]?.key as string
-        const row = rowOf.get(key)
+        const row = rowOf.get(normalizeKey(key))
         if (row === undefined) {
           fail(index, 'UNKNOWN_CONTACT', `No events or contact record for key ${JSON.stringify(key)}`, ['contacts', index, 'key'])
           continue

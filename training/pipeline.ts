@@ -105,6 +105,7 @@ export async function trainBundle(
     featureNames: test.featureNames,
     personas: {
       features: personas.features,
+      contacts: test.contactKeys.length,
       scalerFile: 'persona-scaler.json',
       centroidsFile: 'persona-centroids.json',
       list: personas.personas,

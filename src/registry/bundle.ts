@@ -75,6 +75,9 @@ export function readJsonArtifact(bundle: LoadedBundle, name: string): unknown {
   }
 }
 
+/** Artifact names are plain file names, so no manifest entry can point outside its bundle. */
+const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+
 /**
  * Writes a bundle into `modelsDir/<name>/<version>` atomically: files go to a
  * temporary folder beside it, which is renamed into place once complete, so
@@ -85,6 +88,11 @@ export async function publishBundle(
   manifest: Omit<Manifest, 'files'>,
   artifacts: Record<string, string | Buffer>,
 ): Promise<{ dir: string; manifest: Manifest }> {
+  for (const name of Object.keys(artifacts)) {
+    if (name === 'manifest.json' || !ARTIFACT_NAME.test(name)) {
+      throw new RangeError(`Invalid artifact name ${JSON.stringify(name)}: expected a plain file name other than manifest.json`)
+    }
+  }
   const parent = join(modelsDir, manifest.name)
   const dir = join(parent, manifest.version)
   const temporary = join(parent, `.tmp-${manifest.version}-${process.pid}`)

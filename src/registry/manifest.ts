@@ -34,6 +34,8 @@ export const manifestSchema = z.object({
   featureNames: z.array(z.string()).min(1),
   personas: z.object({
     features: z.array(z.string()).min(1),
+    /** Contacts the personas were fitted on (those known at the cutoff). */
+    contacts: z.number().int().nonnegative(),
     /** Scaler parameters, applied before the centroids; also stored in `files`. */
     scalerFile: z.string(),
     centroidsFile: z.string(),
@@ -50,13 +52,14 @@ export const manifestSchema = z.object({
   training: z.object({
     featuresAsOf: z.iso.datetime(),
     labelsUntil: z.iso.datetime(),
+    /** Contacts in the churn training split (those known at the cutoff minus the horizon). */
     contacts: z.number().int().nonnegative(),
     dataHash: sha256,
   }),
   metrics: z.record(z.string(), finite),
   reference: z.array(referenceSchema),
   libraries: z.record(z.string(), z.string()),
-  /** Every other file of the bundle with its sha256. */
-  files: z.record(z.string(), sha256),
+  /** Every other file of the bundle with its sha256; names are plain file names. */
+  files: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a plain file name'), sha256),
 })
 export type Manifest = z.infer<typeof manifestSchema>
