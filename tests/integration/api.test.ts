@@ -1,0 +1,482 @@
+import { readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../inference/server.ts'
+import { ScoringService } from '../../inference/service.ts'
+import { loadConfig, type Config } from '../../src/config/index.ts'
+import { importContactsCsv } from '../../src/events/contacts.ts'
+import { ingestBody } from '../../src/events/ingest.ts'
+import { computeFeatures } from '../../src/features/compute.ts'
+import type { Manifest } from '../../src/registry/manifest.ts'
+import { simulate, type SimulationSummary } from '../../src/simulate/simulate.ts'
+import { openStore, type Store } from '../../src/store/client.ts'
+import { trainBundle, type TrainResult } from '../../training/pipeline.ts'
+import { countRows, makeTempDir, readFixture } from '../helpers/integration.ts'
+
+const SEED = 7
+const CONTACTS = 300
+const DAYS = 120
+const HORIZON_DAYS = 30
+const PERSONAS = 8
+const TREES = 20
+const BUNDLE = 'segments'
+
+/** Limits of the second server, which shares the store and the bundle. */
+const LIMITED_MAX_CONTACTS = 5
+const LIMITED_BODY_BYTES = 2048
+
+const SETUP_TIMEOUT_MS = 180_000
+const REQUEST_TIMEOUT_MS = 30_000
+
+const SENDGRID_BODY = readFixture('sendgrid-event-webhook-batch.json')
+/** The SendGrid fixture's 16 records hold 15 distinct events (the last repeats one). */
+const SENDGRID_FIXTURE_EVENTS = 15
+// The batch has one more record: it repeats a delivered event's sg_event_id.
+const SENDGRID_FIXTURE_REPEATS = 1
+
+interface HttpReply {
+  status: number
+  body: any
+}
+
+interface ScoredResult {
+  index: number
+  key: string | null
+  persona: { id: number; name: string; distance: number }
+  churn: { probability: number; band: string }
+  bestSendHour: { hour: number; ownShare: number }
+  modelVersion: string
+}
+
+let root: string
+let config: Readonly<Config>
+let store: Store
+let summary: SimulationSummary
+let trained: TrainResult
+let manifest: Manifest
+let cutoffMs: number
+let app: FastifyInstance
+let baseUrl: string
+let limitedApp: FastifyInstance
+let limitedUrl: string
+let unloadedApp: FastifyInstance
+let unloadedUrl: string
+
+async function startServer(config: Readonly<Config>): Promise<[FastifyInstance, string]> {
+  const service = new ScoringService(config, store, BUNDLE)
+  await service.loadChampion()
+  const server = buildServer(service)
+  const address = await server.listen({ host: '127.0.0.1', port: 0 })
+  return [server, address]
+}
+
+async function request(url: string, init: RequestInit = {}): Promise<HttpReply> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  const text = await response.text()
+  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) }
+}
+
+function post(path: string, body: string, contentType = 'application/json', base = baseUrl) {
+  return request(`${base}${path}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': contentType },
+  })
+}
+
+function score(contacts: unknown[], base = baseUrl) {
+  return post('/v1/score', JSON.stringify({ contacts, asOf: summary.cutoff }), undefined, base)
+}
+
+/** Returns the risk band of `probability`: the highest manifest threshold it reaches. */
+function expectedBand(probability: number): string {
+  if (probability >= manifest.churn.bands.high) return 'high'
+  if (probability >= manifest.churn.bands.medium) return 'medium'
+  return 'low'
+}
+
+/** Features of one contact as of the cutoff, computed from the store as the service does. */
+async function featuresOf(key: string): Promise<Record<string, number>> {
+  const computed = await computeFeatures(store.client, cutoffMs, config.defaultTimeZone, [key])
+  expect(computed.contactKeys).toEqual([key])
+  const row = computed.matrix.data
+  return Object.fromEntries(computed.featureNames.map((name, j) => [name, row[j] as number]))
+}
+
+async function ingestSimulation(outDir: string): Promise<void> {
+  const contactsCsv = await readFile(join(outDir, 'contacts.csv'), 'utf8')
+  const contacts = await importContactsCsv(store.client, contactsCsv, 'test:contacts.csv')
+  expect(contacts).toEqual({ stored: CONTACTS, rejected: 0 })
+
+  for (const file of summary.files.filter((name) => name.endsWith('.json'))) {
+    const provider = file.startsWith('sendgrid/') ? 'sendgrid' : 'ses'
+    const body = await readFile(join(outDir, file), 'utf8')
+    await ingestBody(store.client, provider, body, `test:${file}`)
+  }
+}
+
+beforeAll(async () => {
+  root = await makeTempDir('api-test')
+  const env = {
+    SEGMENTS_CHDB_PATH: join(root, 'clickhouse'),
+    SEGMENTS_MODELS_DIR: join(root, 'models'),
+    SEGMENTS_LOG_LEVEL: 'silent',
+  }
+  config = loadConfig(env)
+  store = await openStore(config.clickhouse)
+
+  const outDir = join(root, 'simulation')
+  summary = await simulate({ contacts: CONTACTS, days: DAYS, seed: SEED, outDir })
+  cutoffMs = Date.parse(summary.cutoff)
+  await ingestSimulation(outDir)
+
+  trained = await trainBundle(store.client, {
+    name: BUNDLE,
+    modelsDir: config.modelsDir,
+    asOfMs: cutoffMs,
+    horizonDays: HORIZON_DAYS,
+    k: PERSONAS,
+    seed: SEED,
+    nTrees: TREES,
+    defaultZone: config.defaultTimeZone,
+  })
+  manifest = trained.manifest
+
+  ;[app, baseUrl] = await startServer(config)
+  const limitedConfig = loadConfig({
+    ...env,
+    SEGMENTS_SCORE_MAX_CONTACTS: String(LIMITED_MAX_CONTACTS),
+    SEGMENTS_BODY_LIMIT_BYTES: String(LIMITED_BODY_BYTES),
+  })
+  ;[limitedApp, limitedUrl] = await startServer(limitedConfig)
+
+  // A service whose champion was never loaded, as after a failed start.
+  unloadedApp = buildServer(new ScoringService(config, store, BUNDLE))
+  unloadedUrl = await unloadedApp.listen({ host: '127.0.0.1', port: 0 })
+}, SETUP_TIMEOUT_MS)
+
+afterAll(async () => {
+  await app?.close()
+  await limitedApp?.close()
+  await unloadedApp?.close()
+  await store?.close()
+  if (root) await rm(root, { recursive: true, force: true })
+})
+
+describe('health routes', () => {
+  it('GET /healthz returns ok', async () => {
+    const reply = await request(`${baseUrl}/healthz`)
+
+    expect(reply.status).toBe(200)
+    expect(reply.body).toEqual({ status: 'ok' })
+  })
+
+  it('GET /readyz reports model and store', async () => {
+    const reply = await request(`${baseUrl}/readyz`)
+
+    expect(reply.status).toBe(200)
+    expect(reply.body).toEqual({
+      ready: true,
+      model: manifest.version,
+      store: { engine: 'chdb', reachable: true },
+    })
+  })
+})
+
+describe('webhook route', () => {
+  it('stores the SendGrid batch', async () => {
+    const before = await countRows(store.client, 'events')
+
+    const reply = await post('/v1/webhooks/sendgrid', SENDGRID_BODY)
+
+    expect(reply.status).toBe(200)
+    expect(reply.body).toEqual({
+      stored: SENDGRID_FIXTURE_EVENTS,
+      duplicates: SENDGRID_FIXTURE_REPEATS,
+      rejected: 0,
+      ignored: 0,
+    })
+    expect(await countRows(store.client, 'events')).toBe(before + SENDGRID_FIXTURE_EVENTS)
+  })
+
+  it('counts a repeated batch', async () => {
+    const before = await countRows(store.client, 'events')
+
+    const reply = await post('/v1/webhooks/sendgrid', SENDGRID_BODY)
+
+    expect(reply.status).toBe(200)
+    expect(reply.body).toEqual({
+      stored: 0,
+      duplicates: SENDGRID_FIXTURE_EVENTS + SENDGRID_FIXTURE_REPEATS,
+      rejected: 0,
+      ignored: 0,
+    })
+    expect(await countRows(store.client, 'events')).toBe(before)
+  })
+
+  it('accepts SNS as text/plain', async () => {
+    const before = await countRows(store.client, 'events')
+    const body = readFixture('ses-sns-open-notification.json')
+
+    const reply = await post('/v1/webhooks/ses', body, 'text/plain; charset=UTF-8')
+
+    // The notification is one Open with one destination address.
+    expect(reply.status).toBe(200)
+    expect(reply.body).toEqual({ stored: 1, duplicates: 0, rejected: 0, ignored: 0 })
+    expect(await countRows(store.client, 'events')).toBe(before + 1)
+  })
+
+  it('rejects an unparseable body', async () => {
+    const eventsBefore = await countRows(store.client, 'events')
+    const rejectsBefore = await countRows(store.client, 'ingest_rejects')
+
+    const reply = await post('/v1/webhooks/sendgrid', '[{"email":')
+
+    expect(reply.status).toBe(400)
+    expect(Object.keys(reply.body)).toEqual(['error'])
+    expect(reply.body.error.code).toBe('UNPARSEABLE_PAYLOAD')
+    expect(reply.body.error.message).toMatch(/^SendGrid body is not valid JSON: /)
+    expect(reply.body.error.path).toEqual([])
+    expect(await countRows(store.client, 'events')).toBe(eventsBefore)
+    expect(await countRows(store.client, 'ingest_rejects')).toBe(rejectsBefore)
+  })
+
+  it('rejects an unknown provider', async () => {
+    const reply = await post('/v1/webhooks/nope', '[]')
+
+    expect(reply.status).toBe(400)
+    expect(reply.body.error.code).toBe('INVALID_REQUEST')
+    expect(reply.body.error.message).toMatch(/^provider: /)
+    expect(reply.body.error.path).toEqual(['provider'])
+  })
+
+  it('rejects an oversized webhook body', async () => {
+    const before = await countRows(store.client, 'events')
+    expect(Buffer.byteLength(SENDGRID_BODY)).toBeGreaterThan(LIMITED_BODY_BYTES)
+
+    const reply = await post('/v1/webhooks/sendgrid', SENDGRID_BODY, 'application/json', limitedUrl)
+
+    expect(reply.status).toBe(413)
+    expect(reply.body.error.code).toBe('PAYLOAD_TOO_LARGE')
+    expect(reply.body.error.path).toEqual([])
+    expect(await countRows(store.client, 'events')).toBe(before)
+  })
+})
+
+describe('score route', () => {
+  it('scores a known contact', async () => {
+    const key = trained.test.contactKeys[0] as string
+
+    const reply = await score([{ key }])
+    const result = reply.body.results[0] as ScoredResult
+    const persona = manifest.personas.list.find((entry) => entry.id === result.persona.id)
+
+    expect(reply.status).toBe(200)
+    expect(reply.body.modelVersion).toBe(manifest.version)
+    expect(reply.body.results).toHaveLength(1)
+    expect(result.index).toBe(0)
+    expect(result.key).toBe(key)
+    expect(persona?.name).toBe(result.persona.name)
+    expect(result.churn.probability).toBeGreaterThanOrEqual(0)
+    expect(result.churn.probability).toBeLessThanOrEqual(1)
+    expect(result.churn.band).toBe(expectedBand(result.churn.probability))
+    expect(Number.isInteger(result.bestSendHour.hour)).toBe(true)
+    expect(result.bestSendHour.hour).toBeGreaterThanOrEqual(0)
+    expect(result.bestSendHour.hour).toBeLessThanOrEqual(23)
+    expect(result.modelVersion).toBe(manifest.version)
+  })
+
+  it('matches the training personas', async () => {
+    // Training labels each contact with its nearest final centroid, fitted on the features as
+    // of the cutoff, so scoring by key at the cutoff gives the same persona.
+    const keys = trained.test.contactKeys.slice(0, LIMITED_MAX_CONTACTS * 4)
+
+    const reply = await score(keys.map((key) => ({ key })))
+    const scored = (reply.body.results as ScoredResult[]).map((result) => result.persona.id)
+
+    expect(reply.status).toBe(200)
+    expect(scored).toEqual(keys.map((_, row) => trained.personas.labels[row]))
+  })
+
+  it('isolates an unknown contact', async () => {
+    const [first, second] = trained.test.contactKeys as [string, string]
+
+    const reply = await score([{ key: first }, { key: 'nobody@example.com' }, { key: second }])
+    const [scoredFirst, unknown, scoredSecond] = reply.body.results
+
+    expect(reply.status).toBe(200)
+    expect(scoredFirst.key).toBe(first)
+    expect(scoredFirst.persona).toBeDefined()
+    expect(scoredFirst.error).toBeUndefined()
+    expect(unknown).toEqual({
+      index: 1,
+      key: 'nobody@example.com',
+      error: {
+        code: 'UNKNOWN_CONTACT',
+        message: 'No events or contact record for key "nobody@example.com"',
+        path: ['contacts', 1, 'key'],
+      },
+    })
+    expect(scoredSecond.key).toBe(second)
+    expect(scoredSecond.persona).toBeDefined()
+    expect(scoredSecond.error).toBeUndefined()
+  })
+
+  it('scores features like the key', async () => {
+    const key = trained.test.contactKeys[1] as string
+    const features = await featuresOf(key)
+
+    const reply = await score([{ key }, { features }])
+    const [byKey, byFeatures] = reply.body.results as ScoredResult[]
+
+    expect(reply.status).toBe(200)
+    expect(byFeatures?.key).toBeNull()
+    expect(byFeatures?.persona.id).toBe(byKey?.persona.id)
+    expect(byFeatures?.persona.distance).toBe(byKey?.persona.distance)
+    expect(byFeatures?.churn.probability).toBe(byKey?.churn.probability)
+    expect(byFeatures?.bestSendHour).toEqual(byKey?.bestSendHour)
+  })
+
+  it('names a missing feature', async () => {
+    const key = trained.test.contactKeys[2] as string
+    const { tenure_days: _dropped, ...features } = await featuresOf(key)
+
+    const reply = await score([{ key }, { features }])
+    const [byKey, incomplete] = reply.body.results
+
+    expect(reply.status).toBe(200)
+    expect(byKey.persona).toBeDefined()
+    expect(incomplete).toEqual({
+      index: 1,
+      key: null,
+      error: {
+        code: 'INVALID_REQUEST',
+        message: 'Missing feature "tenure_days"',
+        path: ['contacts', 1, 'features', 'tenure_days'],
+      },
+    })
+  })
+
+  it('asks for a key or features', async () => {
+    const reply = await score([{}])
+
+    expect(reply.status).toBe(200)
+    expect(reply.body.results[0].error.code).toBe('INVALID_REQUEST')
+    expect(reply.body.results[0].error.path).toEqual(['contacts', 0])
+  })
+
+  it('accepts the maximum contact count', async () => {
+    const keys = trained.test.contactKeys.slice(0, LIMITED_MAX_CONTACTS)
+
+    const reply = await score(keys.map((key) => ({ key })), limitedUrl)
+
+    expect(reply.status).toBe(200)
+    expect(reply.body.results).toHaveLength(LIMITED_MAX_CONTACTS)
+  })
+
+  it('rejects too many contacts', async () => {
+    const keys = trained.test.contactKeys.slice(0, LIMITED_MAX_CONTACTS + 1)
+
+    const reply = await score(keys.map((key) => ({ key })), limitedUrl)
+
+    expect(reply.status).toBe(400)
+    expect(reply.body.error.code).toBe('INVALID_REQUEST')
+    expect(reply.body.error.path).toEqual(['contacts'])
+  })
+
+  it('rejects an oversized body', async () => {
+    const body = JSON.stringify({ contacts: [{ key: 'k'.repeat(LIMITED_BODY_BYTES) }] })
+
+    const reply = await post('/v1/score', body, 'application/json', limitedUrl)
+
+    expect(reply.status).toBe(413)
+    expect(reply.body.error.code).toBe('PAYLOAD_TOO_LARGE')
+    expect(reply.body.error.path).toEqual([])
+  })
+
+  it('rejects invalid JSON', async () => {
+    const reply = await post('/v1/score', '{"contacts":')
+
+    expect(reply.status).toBe(400)
+    expect(reply.body.error.code).toBe('INVALID_REQUEST')
+    expect(typeof reply.body.error.message).toBe('string')
+    expect(reply.body.error.path).toEqual([])
+  })
+
+  it('rejects an unknown field', async () => {
+    const reply = await score([{ key: 'a@example.com', segment: 'x' }])
+
+    expect(reply.status).toBe(400)
+    expect(reply.body.error.code).toBe('INVALID_REQUEST')
+    expect(reply.body.error.path).toEqual(['contacts', 0])
+  })
+})
+
+describe('segments route', () => {
+  it('lists the personas', async () => {
+    const reply = await request(`${baseUrl}/v1/segments`)
+    const expected = manifest.personas.list.map(({ id, name, description, size }) => ({
+      id,
+      name,
+      description,
+      size,
+    }))
+
+    expect(reply.status).toBe(200)
+    expect(reply.body.modelVersion).toBe(manifest.version)
+    expect(reply.body.personas).toEqual(expected)
+    expect(reply.body.personas).toHaveLength(PERSONAS)
+  })
+
+  it('sizes sum to fitted contacts', async () => {
+    // Every simulated contact is created before the cutoff, and personas are fitted on the
+    // contacts as of the cutoff.
+    const reply = await request(`${baseUrl}/v1/segments`)
+    const sizes = (reply.body.personas as { size: number }[]).map((persona) => persona.size)
+
+    expect(sizes.reduce((total, size) => total + size, 0)).toBe(CONTACTS)
+    expect(trained.test.contactKeys).toHaveLength(CONTACTS)
+  })
+})
+
+describe('unloaded model', () => {
+  it('GET /readyz returns 503', async () => {
+    const reply = await request(`${unloadedUrl}/readyz`)
+
+    expect(reply.status).toBe(503)
+    expect(reply.body).toEqual({
+      ready: false,
+      model: null,
+      store: { engine: 'chdb', reachable: true },
+    })
+  })
+
+  it('POST /v1/score returns 503', async () => {
+    const key = trained.test.contactKeys[0] as string
+
+    const reply = await score([{ key }], unloadedUrl)
+
+    expect(reply.status).toBe(503)
+    expect(reply.body.error.code).toBe('MODEL_NOT_LOADED')
+    expect(reply.body.error.path).toEqual([])
+  })
+
+  it('GET /v1/segments returns 503', async () => {
+    const reply = await request(`${unloadedUrl}/v1/segments`)
+
+    expect(reply.status).toBe(503)
+    expect(reply.body.error.code).toBe('MODEL_NOT_LOADED')
+  })
+})
+
+describe('unknown route', () => {
+  it('returns NOT_FOUND', async () => {
+    const reply = await request(`${baseUrl}/v1/nothing`)
+
+    expect(reply.status).toBe(404)
+    expect(reply.body).toEqual({
+      error: { code: 'NOT_FOUND', message: 'No route GET /v1/nothing', path: [] },
+    })
+  })
+})
