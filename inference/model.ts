@@ -14,7 +14,9 @@ export interface ScoringModel {
   forest: ForestModel
 }
 
-const centroidsSchema = z.array(z.array(z.number().refine(Number.isFinite, 'expected a finite number')).min(1)).min(1)
+const centroidsSchema = z
+  .array(z.array(z.number().refine(Number.isFinite, 'expected a finite number')).min(1))
+  .min(1)
 
 function parseArtifact<T>(bundle: LoadedBundle, name: string, parse: (json: unknown) => T): T {
   try {
@@ -29,12 +31,17 @@ function parseArtifact<T>(bundle: LoadedBundle, name: string, parse: (json: unkn
 export function buildScoringModel(bundle: LoadedBundle): ScoringModel {
   const { manifest } = bundle
   const scaler = parseArtifact(bundle, manifest.personas.scalerFile, parseScalerParams)
-  const rows = parseArtifact(bundle, manifest.personas.centroidsFile, (json) => centroidsSchema.parse(json))
+  const rows = parseArtifact(bundle, manifest.personas.centroidsFile, (json) =>
+    centroidsSchema.parse(json),
+  )
   const forest = parseArtifact(bundle, manifest.churn.modelFile, loadForest)
 
   const width = manifest.personas.features.length
   if (rows.some((row) => row.length !== width) || scaler.mean.length !== width) {
-    throw new BundleError(join(bundle.dir, manifest.personas.centroidsFile), `expected ${width} columns per centroid`)
+    throw new BundleError(
+      join(bundle.dir, manifest.personas.centroidsFile),
+      `expected ${width} columns per centroid`,
+    )
   }
   const centroids = createMatrix(rows.length, width)
   rows.forEach((row, i) => centroids.data.set(row, i * width))

@@ -49,6 +49,11 @@ export const ingestResponseSchema = z.object({
 export const segmentsResponseSchema = z.object({
   modelVersion: z.string(),
   personas: z.array(
-    z.object({ id: z.number().int(), name: z.string(), description: z.string(), size: z.number().int() }),
+    z.object({
+      id: z.number().int(),
+      name: z.string(),
+      description: z.string(),
+      size: z.number().int(),
+    }),
   ),
 })

@@ -24,7 +24,9 @@ function columns(rows: Matrix, featureNames: string[], wanted: string[]): Matrix
   const indices = wanted.map((name) => featureNames.indexOf(name))
   const out = createMatrix(rows.rows, wanted.length)
   for (let i = 0; i < rows.rows; i++) {
-    indices.forEach((index, j) => (out.data[i * wanted.length + j] = rows.data[i * rows.cols + index] as number))
+    indices.forEach(
+      (index, j) => (out.data[i * wanted.length + j] = rows.data[i * rows.cols + index] as number),
+    )
   }
   return out
 }
@@ -40,7 +42,8 @@ function bestHour(ownShares: ArrayLike<number>, engagements: number, personaProf
   let hour = 0
   let best = -1
   for (let h = 0; h < 24; h++) {
-    const blended = ownShare * (ownShares[h] as number) + (1 - ownShare) * (personaProfile[h] as number)
+    const blended =
+      ownShare * (ownShares[h] as number) + (1 - ownShare) * (personaProfile[h] as number)
     if (blended > best) {
       best = blended
       hour = h
@@ -55,12 +58,25 @@ function bestHour(ownShares: ArrayLike<number>, engagements: number, personaProf
  * and the best local send hour, shrunk towards the persona's profile when the
  * contact has few engagements.
  */
-export function scoreRows(model: ScoringModel, featureNames: string[], rows: Matrix): ContactScore[] {
+export function scoreRows(
+  model: ScoringModel,
+  featureNames: string[],
+  rows: Matrix,
+): ContactScore[] {
   const { manifest } = model
-  const personaInput = transform(model.scaler, columns(rows, featureNames, manifest.personas.features))
+  const personaInput = transform(
+    model.scaler,
+    columns(rows, featureNames, manifest.personas.features),
+  )
   const nearest = assignNearest(personaInput, model.centroids)
-  const probabilities = model.forest.predictProba(columns(rows, featureNames, manifest.churn.features))
-  const hours = columns(rows, featureNames, HOUR_FEATURES.map((feature) => feature.name))
+  const probabilities = model.forest.predictProba(
+    columns(rows, featureNames, manifest.churn.features),
+  )
+  const hours = columns(
+    rows,
+    featureNames,
+    HOUR_FEATURES.map((feature) => feature.name),
+  )
   const engagements = columns(rows, featureNames, ['opens_90d', 'clicks_90d'])
 
   return Array.from({ length: rows.rows }, (_, i) => {
@@ -69,9 +85,17 @@ export function scoreRows(model: ScoringModel, featureNames: string[], rows: Mat
     const probability = probabilities[i] as number
     const count = (engagements.data[i * 2] as number) + (engagements.data[i * 2 + 1] as number)
     return {
-      persona: { id: personaId, name: persona?.name ?? `persona ${personaId}`, distance: nearest.distances[i] as number },
+      persona: {
+        id: personaId,
+        name: persona?.name ?? `persona ${personaId}`,
+        distance: nearest.distances[i] as number,
+      },
       churn: { probability, band: band(probability, model) },
-      bestSendHour: bestHour(hours.data.subarray(i * 24, i * 24 + 24), count, persona?.hourProfile ?? []),
+      bestSendHour: bestHour(
+        hours.data.subarray(i * 24, i * 24 + 24),
+        count,
+        persona?.hourProfile ?? [],
+      ),
       modelVersion: manifest.version,
     }
   })

@@ -1,5 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import {
+  hasZodFastifySchemaValidationErrors,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod'
 import { PayloadParseError } from '../src/events/types.ts'
 import { ApiError } from './errors.ts'
 import { healthRoutes } from './routes/health.ts'
@@ -11,16 +15,25 @@ function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error
   if (hasZodFastifySchemaValidationErrors(error)) {
     const first = error.validation[0]
-    const path = (first?.instancePath ?? '').split('/').filter(Boolean).map((part) => (/^\d+$/.test(part) ? Number(part) : part))
+    const path = (first?.instancePath ?? '')
+      .split('/')
+      .filter(Boolean)
+      .map((part) => (/^\d+$/.test(part) ? Number(part) : part))
     const where = path.length > 0 ? path.join('.') : 'request'
     return new ApiError('INVALID_REQUEST', `${where}: ${first?.message ?? 'invalid value'}`, path)
   }
   if (error instanceof PayloadParseError) return new ApiError('UNPARSEABLE_PAYLOAD', error.message)
   const fastifyCode = (error as { code?: string }).code
   if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new ApiError('PAYLOAD_TOO_LARGE', 'Request body is larger than SEGMENTS_BODY_LIMIT_BYTES allows')
+    return new ApiError(
+      'PAYLOAD_TOO_LARGE',
+      'Request body is larger than SEGMENTS_BODY_LIMIT_BYTES allows',
+    )
   }
-  if (fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' || fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+  if (
+    fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+    fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+  ) {
     return new ApiError('INVALID_REQUEST', (error as Error).message)
   }
   return new ApiError('INTERNAL', 'Internal error; the server log has the details')

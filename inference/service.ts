@@ -16,8 +16,7 @@ export interface ContactInput {
 const normalizeKey = (key: string) => (key.includes('@') ? key.trim().toLowerCase() : key)
 
 export type ScoreOutcome = { index: number; key: string | null } & (
-  | ContactScore
-  | { error: ErrorBody }
+  ContactScore | { error: ErrorBody }
 )
 
 /** Shared state of the API: the store, the configuration and the model in service. */
@@ -39,7 +38,11 @@ export class ScoringService {
   }
 
   requireModel(): ScoringModel {
-    if (!this.model) throw new ApiError('MODEL_NOT_LOADED', 'No model bundle is loaded yet; train one with `segments train`')
+    if (!this.model)
+      throw new ApiError(
+        'MODEL_NOT_LOADED',
+        'No model bundle is loaded yet; train one with `segments train`',
+      )
     return this.model
   }
 
@@ -55,40 +58,74 @@ export class ScoringService {
     const outcomes: (ScoreOutcome | undefined)[] = contacts.map(() => undefined)
     const scorable: number[] = []
 
-    const fail = (index: number, code: ErrorBody['code'], message: string, path: (string | number)[]) => {
+    const fail = (
+      index: number,
+      code: ErrorBody['code'],
+      message: string,
+      path: (string | number)[],
+    ) => {
       outcomes[index] = { index, key: contacts[index]?.key ?? null, error: { code, message, path } }
     }
 
     contacts.forEach((contact, index) => {
       if (contact.features) {
         const problem = copyFeatures(contact.features, names, rows.data, index * names.length)
-        if (problem) return fail(index, 'INVALID_REQUEST', problem.message, ['contacts', index, 'features', ...problem.path])
+        if (problem)
+          return fail(index, 'INVALID_REQUEST', problem.message, [
+            'contacts',
+            index,
+            'features',
+            ...problem.path,
+          ])
         scorable.push(index)
       } else if (!contact.key) {
-        fail(index, 'INVALID_REQUEST', 'Give the contact\'s "key" or its "features"', ['contacts', index])
+        fail(index, 'INVALID_REQUEST', 'Give the contact\'s "key" or its "features"', [
+          'contacts',
+          index,
+        ])
       }
     })
 
-    const byKey = contacts.flatMap((contact, index) => (contact.features || !contact.key ? [] : [index]))
+    const byKey = contacts.flatMap((contact, index) =>
+      contact.features || !contact.key ? [] : [index],
+    )
     if (byKey.length > 0) {
       const keys = byKey.map((index) => normalizeKey(contacts[index]?.key as string))
-      const computed = await computeFeatures(this.store.client, asOfMs, this.config.defaultTimeZone, keys)
+      const computed = await computeFeatures(
+        this.store.client,
+        asOfMs,
+        this.config.defaultTimeZone,
+        keys,
+      )
       const rowOf = new Map(computed.contactKeys.map((key, row) => [key, row]))
       for (const index of byKey) {
         const key = contacts[index]?.key as string
         const row = rowOf.get(normalizeKey(key))
         if (row === undefined) {
-          fail(index, 'UNKNOWN_CONTACT', `No events or contact record for key ${JSON.stringify(key)}`, ['contacts', index, 'key'])
+          fail(
+            index,
+            'UNKNOWN_CONTACT',
+            `No events or contact record for key ${JSON.stringify(key)}`,
+            ['contacts', index, 'key'],
+          )
           continue
         }
-        rows.data.set(computed.matrix.data.subarray(row * names.length, (row + 1) * names.length), index * names.length)
+        rows.data.set(
+          computed.matrix.data.subarray(row * names.length, (row + 1) * names.length),
+          index * names.length,
+        )
         scorable.push(index)
       }
     }
 
     scorable.sort((a, b) => a - b)
     const subset = createMatrix(scorable.length, names.length)
-    scorable.forEach((index, i) => subset.data.set(rows.data.subarray(index * names.length, (index + 1) * names.length), i * names.length))
+    scorable.forEach((index, i) =>
+      subset.data.set(
+        rows.data.subarray(index * names.length, (index + 1) * names.length),
+        i * names.length,
+      ),
+    )
     const scores = scoreRows(model, names, subset)
     scorable.forEach((index, i) => {
       outcomes[index] = { index, key: contacts[index]?.key ?? null, ...(scores[i] as ContactScore) }
@@ -106,13 +143,17 @@ function copyFeatures(
 ): { message: string; path: string[] } | undefined {
   const unknown = Object.keys(features).filter((name) => !names.includes(name))
   if (unknown.length > 0) {
-    return { message: `Unknown feature ${JSON.stringify(unknown[0])}; the model takes: ${names.join(', ')}`, path: [unknown[0] as string] }
+    return {
+      message: `Unknown feature ${JSON.stringify(unknown[0])}; the model takes: ${names.join(', ')}`,
+      path: [unknown[0] as string],
+    }
   }
   for (let j = 0; j < names.length; j++) {
     const name = names[j] as string
     const value = features[name]
     if (value === undefined) return { message: `Missing feature "${name}"`, path: [name] }
-    if (!Number.isFinite(value)) return { message: `Feature "${name}" must be a finite number`, path: [name] }
+    if (!Number.isFinite(value))
+      return { message: `Feature "${name}" must be a finite number`, path: [name] }
     target[offset + j] = value
   }
   return undefined

@@ -55,7 +55,8 @@ function reachable(split: ChurnSplit) {
   }
 }
 
-const mean = (values: Uint8Array) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length)
+const mean = (values: Uint8Array) =>
+  values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length)
 
 /**
  * Trains the churn forest on the earlier split and measures it on the later

@@ -36,7 +36,10 @@ function columnMeans(matrix: Matrix): number[] {
 
 /** Mean hour-of-day profile of each cluster's members that have any human engagement. */
 function hourProfiles(features: FeatureMatrix, labels: Int32Array, k: number): number[][] {
-  const hours = selectFeatures(features, HOUR_FEATURES.map((feature) => feature.name))
+  const hours = selectFeatures(
+    features,
+    HOUR_FEATURES.map((feature) => feature.name),
+  )
   const sums = Array.from({ length: k }, () => new Array<number>(24).fill(0))
   const counts = new Array<number>(k).fill(0)
   for (let i = 0; i < hours.rows; i++) {
@@ -47,7 +50,9 @@ function hourProfiles(features: FeatureMatrix, labels: Int32Array, k: number): n
     const sum = sums[cluster] as number[]
     row.forEach((share, hour) => (sum[hour]! += share))
   }
-  return sums.map((sum, cluster) => sum.map((value) => (counts[cluster] ? value / (counts[cluster] as number) : 1 / 24)))
+  return sums.map((sum, cluster) =>
+    sum.map((value) => (counts[cluster] ? value / (counts[cluster] as number) : 1 / 24)),
+  )
 }
 
 /** Fits the persona scaler and k-means, then names each cluster from its centroid. */

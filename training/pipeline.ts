@@ -49,7 +49,13 @@ function hashFeatures(...matrices: FeatureMatrix[]): string {
   const hash = createHash('sha256')
   for (const features of matrices) {
     hash.update(features.contactKeys.join('\n'))
-    hash.update(new Uint8Array(features.matrix.data.buffer, features.matrix.data.byteOffset, features.matrix.data.byteLength))
+    hash.update(
+      new Uint8Array(
+        features.matrix.data.buffer,
+        features.matrix.data.byteOffset,
+        features.matrix.data.byteLength,
+      ),
+    )
   }
   return hash.digest('hex')
 }
@@ -59,17 +65,26 @@ function versionName(asOfMs: number, dataHash: string): string {
   return `${day}-${dataHash.slice(0, 10)}`
 }
 
+/** Feature matrices and churn labels of both sides of the time split. */
+export interface TrainingData {
+  train: FeatureMatrix
+  trainLabels: Uint8Array
+  test: FeatureMatrix
+  testLabels: Uint8Array
+}
+
+type SplitOptions = Pick<TrainOptions, 'asOfMs' | 'horizonDays' | 'defaultZone'>
+
 /**
- * Trains a bundle on a time split: churn is learned from features as of
- * T - horizon with labels from [T - horizon, T), and measured on features as
- * of T with labels from [T, T + horizon); personas are fitted on the
- * features as of T. The bundle is published atomically and marked champion.
+ * Computes the time split in ClickHouse: features as of T - horizon with
+ * labels from [T - horizon, T) to learn churn, and features as of T with
+ * labels from [T, T + horizon) to test it.
  */
-export async function trainBundle(
+export async function prepareTrainingData(
   client: ClickHouseClient,
-  options: TrainOptions,
+  options: SplitOptions,
   onStage: (event: TrainStageEvent) => void = () => undefined,
-): Promise<TrainResult> {
+): Promise<TrainingData> {
   const trainAsOf = options.asOfMs - options.horizonDays * DAY_MS
   onStage({ stage: 'features', done: 0, total: 2 })
   const train = await computeFeatures(client, trainAsOf, options.defaultZone)
@@ -79,16 +94,34 @@ export async function trainBundle(
 
   onStage({ stage: 'labels', done: 0, total: 1 })
   const trainLabels = await churnLabels(client, train.contactKeys, trainAsOf, options.horizonDays)
-  const testLabels = await churnLabels(client, test.contactKeys, options.asOfMs, options.horizonDays)
+  const testLabels = await churnLabels(
+    client,
+    test.contactKeys,
+    options.asOfMs,
+    options.horizonDays,
+  )
   onStage({ stage: 'labels', done: 1, total: 1 })
+  return { train, trainLabels, test, testLabels }
+}
 
+/**
+ * Fits personas on the features as of T and churn on the earlier split,
+ * measures churn on the later one, then publishes the bundle atomically and
+ * marks it champion.
+ */
+export async function fitBundle(
+  data: TrainingData,
+  options: TrainOptions,
+  onStage: (event: TrainStageEvent) => void = () => undefined,
+): Promise<TrainResult> {
+  const { train, test } = data
   onStage({ stage: 'personas', done: 0, total: 1 })
   const personas = trainPersonas(test, { k: options.k, seed: options.seed })
   onStage({ stage: 'personas', done: 1, total: 1 })
 
   const churn = trainChurn(
-    { features: train, labels: trainLabels },
-    { features: test, labels: testLabels },
+    { features: train, labels: data.trainLabels },
+    { features: test, labels: data.testLabels },
     { seed: options.seed, nTrees: options.nTrees },
     (done, total) => onStage({ stage: 'churn', done, total }),
   )
@@ -118,7 +151,7 @@ export async function trainBundle(
       bands: RISK_BANDS,
     },
     training: {
-      featuresAsOf: new Date(trainAsOf).toISOString(),
+      featuresAsOf: new Date(train.asOfMs).toISOString(),
       labelsUntil: new Date(options.asOfMs + options.horizonDays * DAY_MS).toISOString(),
       contacts: train.contactKeys.length,
       dataHash,
@@ -129,7 +162,8 @@ export async function trainBundle(
       churnTestRate: churn.metrics.testChurnRate,
       personaInertia: personas.inertia,
     },
-    reference: featureReferences(train),
+    // The latest window, which the personas were fitted on, is what live data is compared with.
+    reference: featureReferences(test),
     libraries: libraryVersions(),
   }
   const published = await publishBundle(options.modelsDir, manifest, {
@@ -140,4 +174,13 @@ export async function trainBundle(
   await setChampion(options.modelsDir, options.name, version)
   onStage({ stage: 'bundle', done: 1, total: 1 })
   return { dir: published.dir, manifest: published.manifest, train, test, personas, churn }
+}
+
+/** Computes the time split and fits, publishes and promotes a bundle from it. */
+export async function trainBundle(
+  client: ClickHouseClient,
+  options: TrainOptions,
+  onStage: (event: TrainStageEvent) => void = () => undefined,
+): Promise<TrainResult> {
+  return fitBundle(await prepareTrainingData(client, options, onStage), options, onStage)
 }

@@ -2,7 +2,14 @@ import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
 
-const LIBRARIES = ['@clickhouse/client', 'chdb', 'zod', 'ml-kmeans', 'ml-random-forest', '@tensorflow/tfjs']
+const LIBRARIES = [
+  '@clickhouse/client',
+  'chdb',
+  'zod',
+  'ml-kmeans',
+  'ml-random-forest',
+  '@tensorflow/tfjs',
+]
 
 /** Versions of the libraries a bundle was trained with, read from their package.json files. */
 export function libraryVersions(): Record<string, string> {

@@ -6,13 +6,23 @@ export const healthRoutes =
   async (app) => {
     app.get('/healthz', { schema: { summary: 'Liveness' } }, async () => ({ status: 'ok' }))
 
-    app.get('/readyz', { schema: { summary: 'Readiness: model loaded and store reachable' } }, async (_request, reply) => {
-      const storeReachable = await service.store.client
-        .ping()
-        .then((result) => result.success)
-        .catch(() => false)
-      const model = service.model?.manifest.version ?? null
-      const ready = storeReachable && model !== null
-      return reply.code(ready ? 200 : 503).send({ ready, model, store: { engine: service.store.engine, reachable: storeReachable } })
-    })
+    app.get(
+      '/readyz',
+      { schema: { summary: 'Readiness: model loaded and store reachable' } },
+      async (_request, reply) => {
+        const storeReachable = await service.store.client
+          .ping()
+          .then((result) => result.success)
+          .catch(() => false)
+        const model = service.model?.manifest.version ?? null
+        const ready = storeReachable && model !== null
+        return reply
+          .code(ready ? 200 : 503)
+          .send({
+            ready,
+            model,
+            store: { engine: service.store.engine, reachable: storeReachable },
+          })
+      },
+    )
   }

@@ -1,5 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { errorSchema, scoreRequestSchema, scoreResponseSchema, segmentsResponseSchema } from '../schemas.ts'
+import {
+  errorSchema,
+  scoreRequestSchema,
+  scoreResponseSchema,
+  segmentsResponseSchema,
+} from '../schemas.ts'
 import type { ScoringService } from '../service.ts'
 
 export const scoreRoutes =
@@ -33,7 +38,12 @@ export const scoreRoutes =
         const { manifest } = service.requireModel()
         return {
           modelVersion: manifest.version,
-          personas: manifest.personas.list.map(({ id, name, description, size }) => ({ id, name, description, size })),
+          personas: manifest.personas.list.map(({ id, name, description, size }) => ({
+            id,
+            name,
+            description,
+            size,
+          })),
         }
       },
     )

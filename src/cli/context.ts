@@ -25,7 +25,9 @@ export function integerAtLeast(min: number) {
   return (value: string): number => {
     const parsed = Number(value)
     if (!Number.isInteger(parsed) || parsed < min) {
-      throw new InvalidArgumentError(`Expected an integer of at least ${min}, received ${JSON.stringify(value)}.`)
+      throw new InvalidArgumentError(
+        `Expected an integer of at least ${min}, received ${JSON.stringify(value)}.`,
+      )
     }
     return parsed
   }
@@ -34,7 +36,10 @@ export function integerAtLeast(min: number) {
 /** A commander parser for an ISO 8601 time, returned as epoch milliseconds. */
 export function isoTime(value: string): number {
   const ms = Date.parse(value)
-  if (!Number.isFinite(ms)) throw new InvalidArgumentError(`Expected an ISO 8601 time such as 2025-04-06T00:00:00Z, received ${JSON.stringify(value)}.`)
+  if (!Number.isFinite(ms))
+    throw new InvalidArgumentError(
+      `Expected an ISO 8601 time such as 2025-04-06T00:00:00Z, received ${JSON.stringify(value)}.`,
+    )
   return ms
 }
 

@@ -8,7 +8,7 @@ import { compareFeatures, type FeatureDrift } from '../drift/psi.ts'
 import { adjustedRandIndex } from '../ml/metrics.ts'
 import { simulate } from '../simulate/simulate.ts'
 import { openStore, type Store } from '../store/client.ts'
-import { trainBundle, type TrainResult } from '../../training/pipeline.ts'
+import { fitBundle, prepareTrainingData, type TrainResult } from '../../training/pipeline.ts'
 import { buildServer } from '../../inference/server.ts'
 import { ScoringService } from '../../inference/service.ts'
 import { startProgress } from './progress.ts'
@@ -55,7 +55,11 @@ function stepTimer(times: Record<string, number>, log: (line: string) => void): 
   }
 }
 
-async function ingestFolder(store: Store, folder: string, provider: 'sendgrid' | 'ses'): Promise<IngestCounts> {
+async function ingestFolder(
+  store: Store,
+  folder: string,
+  provider: 'sendgrid' | 'ses',
+): Promise<IngestCounts> {
   const files = (await readdir(folder)).filter((name) => name.endsWith('.json')).sort()
   const progress = startProgress(provider)
   const batcher = new IngestBatcher(store.client)
@@ -87,7 +91,12 @@ function personaAgreement(result: TrainResult, truth: Map<string, string>): numb
 }
 
 /** Scores a sample over real HTTP on loopback, half by key and half with their features. */
-async function scoreOverHttp(config: Readonly<Config>, store: Store, result: TrainResult, options: DemoOptions) {
+async function scoreOverHttp(
+  config: Readonly<Config>,
+  store: Store,
+  result: TrainResult,
+  options: DemoOptions,
+) {
   const service = new ScoringService({ ...config, logLevel: 'warn' }, store, options.bundleName)
   await service.loadChampion()
   const app = buildServer(service)
@@ -102,7 +111,10 @@ async function scoreOverHttp(config: Readonly<Config>, store: Store, result: Tra
         ? { key: test.contactKeys[row] as string }
         : {
             features: Object.fromEntries(
-              test.featureNames.map((name, j) => [name, test.matrix.data[row * test.matrix.cols + j] as number]),
+              test.featureNames.map((name, j) => [
+                name,
+                test.matrix.data[row * test.matrix.cols + j] as number,
+              ]),
             ),
           },
     )
@@ -113,11 +125,21 @@ async function scoreOverHttp(config: Readonly<Config>, store: Store, result: Tra
       body: JSON.stringify({ contacts, asOf: new Date(test.asOfMs).toISOString() }),
     })
     const milliseconds = performance.now() - started
-    if (!response.ok) throw new Error(`POST /v1/score returned ${response.status}: ${await response.text()}`)
-    const body = (await response.json()) as { results: { persona?: { id: number }; error?: unknown }[] }
+    if (!response.ok)
+      throw new Error(`POST /v1/score returned ${response.status}: ${await response.text()}`)
+    const body = (await response.json()) as {
+      results: { persona?: { id: number }; error?: unknown }[]
+    }
     const errors = body.results.filter((entry) => entry.error).length
-    const agreeing = body.results.filter((entry, i) => entry.persona?.id === result.personas.labels[rows[i] as number]).length
-    return { contacts: count, errors, milliseconds, agreesWithOffline: agreeing / Math.max(1, count) }
+    const agreeing = body.results.filter(
+      (entry, i) => entry.persona?.id === result.personas.labels[rows[i] as number],
+    ).length
+    return {
+      contacts: count,
+      errors,
+      milliseconds,
+      agreesWithOffline: agreeing / Math.max(1, count),
+    }
   } finally {
     await app.close()
   }
@@ -143,13 +165,15 @@ function formatSummary(summary: DemoSummary): string {
     `- ${summary.scoring.contacts} contacts scored in one POST /v1/score in ${summary.scoring.milliseconds.toFixed(0)} ms, ` +
       `${summary.scoring.errors} errors; persona agrees with offline training for ${(summary.scoring.agreesWithOffline * 100).toFixed(1)}%`,
     '',
-    '## Drift (PSI, training window against a later one)',
+    '## Drift (PSI, the window personas were fitted on against the next one)',
     `- reference ${summary.drift.reference}, current ${summary.drift.current}: ` +
       `${summary.drift.moderateOrMajor} features with PSI >= 0.1`,
     ...summary.drift.top.map((d) => `- ${d.feature}: ${d.psi.toFixed(3)} (${d.level})`),
     '',
     '## Time per step (s)',
-    ...Object.entries(summary.stepSeconds).map(([name, seconds]) => `- ${name}: ${seconds.toFixed(1)}`),
+    ...Object.entries(summary.stepSeconds).map(
+      ([name, seconds]) => `- ${name}: ${seconds.toFixed(1)}`,
+    ),
     '',
     `Bundle: ${summary.bundle.dir}`,
     `Report: ${summary.reportFile}`,
@@ -162,7 +186,11 @@ function formatSummary(summary: DemoSummary): string {
  * through the webhook adapters, compute features, train personas and churn,
  * publish a bundle, score over HTTP, check drift and write a report.
  */
-export async function runDemo(config: Readonly<Config>, options: DemoOptions, log: (line: string) => void): Promise<DemoSummary> {
+export async function runDemo(
+  config: Readonly<Config>,
+  options: DemoOptions,
+  log: (line: string) => void,
+): Promise<DemoSummary> {
   const times: Record<string, number> = {}
   const step = stepTimer(times, log)
   const simDir = join(options.workDir, 'simulation')
@@ -184,27 +212,33 @@ export async function runDemo(config: Readonly<Config>, options: DemoOptions, lo
   const store = await openStore({ ...config.clickhouse, chdbPath })
   try {
     const events = await step('ingest', async () => {
-      const contacts = await importContactsCsv(store.client, await readFile(join(simDir, 'contacts.csv'), 'utf8'), 'file:contacts.csv')
+      const contacts = await importContactsCsv(
+        store.client,
+        await readFile(join(simDir, 'contacts.csv'), 'utf8'),
+        'file:contacts.csv',
+      )
       const counts = await ingestFolder(store, join(simDir, 'sendgrid'), 'sendgrid')
       addCounts(counts, await ingestFolder(store, join(simDir, 'ses'), 'ses'))
-      log(`    ${contacts.stored} contacts, ${counts.stored} events stored, ${counts.rejected} rejected`)
+      log(
+        `    ${contacts.stored} contacts, ${counts.stored} events stored, ${counts.rejected} rejected`,
+      )
       return { counts, contacts: contacts.stored }
     })
 
+    const trainOptions = {
+      name: options.bundleName,
+      modelsDir: config.modelsDir,
+      asOfMs: cutoffMs,
+      horizonDays: options.horizonDays,
+      k: options.k,
+      seed: options.seed,
+      defaultZone: config.defaultTimeZone,
+    }
+    const data = await step('features', () => prepareTrainingData(store.client, trainOptions))
     const trained = await step('train', async () => {
       const progress = startProgress('churn')
-      const result = await trainBundle(
-        store.client,
-        {
-          name: options.bundleName,
-          modelsDir: config.modelsDir,
-          asOfMs: cutoffMs,
-          horizonDays: options.horizonDays,
-          k: options.k,
-          seed: options.seed,
-          defaultZone: config.defaultTimeZone,
-        },
-        (event) => (event.stage === 'churn' ? progress.update(event.done, event.total) : undefined),
+      const result = await fitBundle(data, trainOptions, (event) =>
+        event.stage === 'churn' ? progress.update(event.done, event.total) : undefined,
       )
       progress.stop()
       return result
@@ -217,9 +251,9 @@ export async function runDemo(config: Readonly<Config>, options: DemoOptions, lo
     const drift = await step('drift', async () => {
       const laterMs = cutoffMs + options.horizonDays * DAY_MS
       const later = await computeFeatures(store.client, laterMs, config.defaultTimeZone)
-      const drifts = compareFeatures(trained.train, later)
+      const drifts = compareFeatures(trained.test, later)
       return {
-        reference: new Date(trained.train.asOfMs).toISOString(),
+        reference: new Date(trained.test.asOfMs).toISOString(),
         current: new Date(laterMs).toISOString(),
         top: drifts.slice(0, 5),
         moderateOrMajor: drifts.filter((d) => d.level !== 'stable').length,
@@ -232,7 +266,12 @@ export async function runDemo(config: Readonly<Config>, options: DemoOptions, lo
       events: events.counts,
       contacts: events.contacts,
       cutoff: simulation.cutoff,
-      personas: trained.personas.personas.map(({ id, name, size, description }) => ({ id, name, size, description })),
+      personas: trained.personas.personas.map(({ id, name, size, description }) => ({
+        id,
+        name,
+        size,
+        description,
+      })),
       personaAdjustedRandIndex: ari,
       churn: trained.churn.metrics,
       scoring,

@@ -10,14 +10,26 @@ import { registerSimulate } from './commands/simulate.ts'
 import { registerTrain } from './commands/train.ts'
 
 /** Errors whose message is the whole story: printed without a stack trace. */
-const EXPECTED_ERRORS = [ConfigError, StoreLockedError, BundleError, PayloadParseError, InvalidArgumentError]
+const EXPECTED_ERRORS = [
+  ConfigError,
+  StoreLockedError,
+  BundleError,
+  PayloadParseError,
+  InvalidArgumentError,
+]
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name('segments')
     .description('Behavioural segments and churn-risk scores from email engagement events')
     .showHelpAfterError()
-  for (const register of [registerDemo, registerSimulate, registerIngest, registerTrain, registerServe]) {
+  for (const register of [
+    registerDemo,
+    registerSimulate,
+    registerIngest,
+    registerTrain,
+    registerServe,
+  ]) {
     register(program)
   }
   try {

@@ -9,10 +9,17 @@ export interface Progress {
  * A progress bar on a terminal; elsewhere (CI logs, pipes) one line at each
  * quarter, so logs stay short.
  */
-export function startProgress(label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
+export function startProgress(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: `${label.padEnd(10)} [{bar}] {percentage}% {value}/{total} {duration_formatted}`, stream, hideCursor: true },
+      {
+        format: `${label.padEnd(10)} [{bar}] {percentage}% {value}/{total} {duration_formatted}`,
+        stream,
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     )
     let started = false

@@ -32,18 +32,26 @@ export const CONFIG_VARIABLES = {
   CLICKHOUSE_USER: { schema: z.string().min(1).default('default'), example: 'default' },
   CLICKHOUSE_PASSWORD: { schema: z.string().default(''), example: 'secret' },
   CLICKHOUSE_DATABASE: {
-    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a database name of letters, digits and _').default('default'),
+    schema: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a database name of letters, digits and _')
+      .default('default'),
     example: 'segments',
   },
   REDIS_URL: { schema: url(['redis', 'rediss']).optional(), example: 'redis://127.0.0.1:6379' },
-  SEGMENTS_CHDB_PATH: { schema: z.string().min(1).default('.data/clickhouse'), example: '.data/clickhouse' },
+  SEGMENTS_CHDB_PATH: {
+    schema: z.string().min(1).default('.data/clickhouse'),
+    example: '.data/clickhouse',
+  },
   SEGMENTS_MODELS_DIR: { schema: z.string().min(1).default('models'), example: 'models' },
   SEGMENTS_HOST: { schema: z.string().min(1).default('127.0.0.1'), example: '127.0.0.1' },
   SEGMENTS_PORT: { schema: integer(0, 65535).default(8080), example: '8080' },
   SEGMENTS_LOG_LEVEL: {
-    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-      error: 'expected one of fatal, error, warn, info, debug, trace, silent',
-    }).default('info'),
+    schema: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
     example: 'info',
   },
   SEGMENTS_DEFAULT_TIME_ZONE: {

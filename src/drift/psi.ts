@@ -27,9 +27,17 @@ export function featureReferences(features: FeatureMatrix, bins = 10): FeatureRe
 }
 
 /** PSI per feature between two feature matrices with the same columns, largest first. */
-export function compareFeatures(reference: FeatureMatrix, current: FeatureMatrix, bins = 10): FeatureDrift[] {
+export function compareFeatures(
+  reference: FeatureMatrix,
+  current: FeatureMatrix,
+  bins = 10,
+): FeatureDrift[] {
   const drifts = reference.featureNames.map((feature, j) => {
-    const { psi } = populationStabilityIndex(column(reference.matrix, j), column(current.matrix, j), { bins })
+    const { psi } = populationStabilityIndex(
+      column(reference.matrix, j),
+      column(current.matrix, j),
+      { bins },
+    )
     return { feature, psi, level: driftLevel(psi) }
   })
   return drifts.sort((a, b) => b.psi - a.psi)

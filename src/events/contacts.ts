@@ -16,27 +16,42 @@ function isTimeZone(zone: string): boolean {
 }
 
 /** Reads header-keyed rows of a CSV file; a malformed record is returned with `error` set. */
-export function readCsvObjects(text: string): { row: Record<string, string>; raw: string; error?: string }[] {
+export function readCsvObjects(
+  text: string,
+): { row: Record<string, string>; raw: string; error?: string }[] {
   const [header, ...records] = readCsv(text.replace(/^\uFEFF/, ''))
-  if (!header || header.error) throw new PayloadParseError('csv', 'CSV file has no valid header row')
+  if (!header || header.error)
+    throw new PayloadParseError('csv', 'CSV file has no valid header row')
   return records.map((record) => ({
     row: Object.fromEntries(header.fields.map((name, j) => [name.trim(), record.fields[j] ?? ''])),
     raw: record.raw,
-    error: record.error ?? (record.fields.length === header.fields.length ? undefined : `expected ${header.fields.length} fields, received ${record.fields.length}`),
+    error:
+      record.error ??
+      (record.fields.length === header.fields.length
+        ? undefined
+        : `expected ${header.fields.length} fields, received ${record.fields.length}`),
   }))
 }
 
-function parseContact(row: Record<string, string>): ContactRecord | { field: string; reason: string } {
+function parseContact(
+  row: Record<string, string>,
+): ContactRecord | { field: string; reason: string } {
   const contactKey = (row.contact_key ?? '').trim().toLowerCase()
   if (!contactKey) return { field: 'contact_key', reason: 'contact_key: missing' }
   const timeZone = (row.time_zone ?? '').trim()
   if (timeZone && !isTimeZone(timeZone)) {
-    return { field: 'time_zone', reason: `time_zone: expected an IANA time zone such as Europe/Warsaw, received ${JSON.stringify(timeZone)}` }
+    return {
+      field: 'time_zone',
+      reason: `time_zone: expected an IANA time zone such as Europe/Warsaw, received ${JSON.stringify(timeZone)}`,
+    }
   }
   const createdText = (row.created_at ?? '').trim()
   const createdAtMs = isoTimeToMs(createdText)
   if (!Number.isFinite(createdAtMs)) {
-    return { field: 'created_at', reason: `created_at: expected an ISO 8601 time with an offset, received ${JSON.stringify(createdText)}` }
+    return {
+      field: 'created_at',
+      reason: `created_at: expected an ISO 8601 time with an offset, received ${JSON.stringify(createdText)}`,
+    }
   }
   return { contactKey, timeZone, createdAtMs }
 }
@@ -56,7 +71,13 @@ export async function importContactsCsv(
   readCsvObjects(text).forEach(({ row, raw, error }, index) => {
     const parsed = error ? { field: '', reason: `malformed record: ${error}` } : parseContact(row)
     if ('contactKey' in parsed) contacts.push(parsed)
-    else rejects.push({ provider: 'csv', path: `[${index}]${parsed.field ? `.${parsed.field}` : ''}`, reason: parsed.reason, raw })
+    else
+      rejects.push({
+        provider: 'csv',
+        path: `[${index}]${parsed.field ? `.${parsed.field}` : ''}`,
+        reason: parsed.reason,
+        raw,
+      })
   })
   await storeContacts(client, contacts)
   await storeRejects(client, rejects, source)

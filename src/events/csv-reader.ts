@@ -92,7 +92,7 @@ function readRecord(text: string, start: number): RecordEnd {
 
 function countLines(text: string, from: number, to: number): number {
   let count = 0
-  for (let index = text.indexOf('\n', from); index !== -1 && index < to; ) {
+  for (let index = text.indexOf('\n', from); index !== -1 && index < to;) {
     count += 1
     index = text.indexOf('\n', index + 1)
   }

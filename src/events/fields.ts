@@ -44,14 +44,17 @@ function invalid(expected: string, input: unknown): Invalid {
  * `parse` must see `undefined` to write its own "missing" message.
  */
 export function fieldSchema<T>(parse: (input: unknown) => T | Invalid) {
-  return z.unknown().optional().transform((input, ctx): T => {
-    const parsed = parse(input)
-    if (parsed instanceof Invalid) {
-      ctx.addIssue({ code: 'custom', message: parsed.message, input })
-      return z.NEVER
-    }
-    return parsed
-  })
+  return z
+    .unknown()
+    .optional()
+    .transform((input, ctx): T => {
+      const parsed = parse(input)
+      if (parsed instanceof Invalid) {
+        ctx.addIssue({ code: 'custom', message: parsed.message, input })
+        return z.NEVER
+      }
+      return parsed
+    })
 }
 
 /**

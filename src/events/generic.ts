@@ -19,7 +19,13 @@ import {
   parseEmail,
   requiredText,
 } from './fields.ts'
-import { ResultCollector, isJsonObject, lookupEventType, type EventNameMap, type RawText } from './result.ts'
+import {
+  ResultCollector,
+  isJsonObject,
+  lookupEventType,
+  type EventNameMap,
+  type RawText,
+} from './result.ts'
 import { EVENT_TYPES, PayloadParseError, type AdapterResult } from './types.ts'
 
 /** Our event types, each mapping to itself. */

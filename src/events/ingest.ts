@@ -10,7 +10,12 @@ export interface IngestCounts {
   ignored: number
 }
 
-export const emptyCounts = (): IngestCounts => ({ stored: 0, duplicates: 0, rejected: 0, ignored: 0 })
+export const emptyCounts = (): IngestCounts => ({
+  stored: 0,
+  duplicates: 0,
+  rejected: 0,
+  ignored: 0,
+})
 
 export function addCounts(total: IngestCounts, part: IngestCounts): IngestCounts {
   total.stored += part.stored

@@ -20,19 +20,41 @@ export const HOUR_FEATURES: FeatureDefinition[] = HOURS.map((hour) => ({
 }))
 
 export const FEATURES: FeatureDefinition[] = [
-  { name: 'sends_90d', description: 'Messages sent in the last 90 days', unit: 'count', skewed: true },
-  { name: 'delivered_90d', description: 'Messages delivered in the last 90 days', unit: 'count', skewed: true },
-  { name: 'opens_90d', description: 'Human opens in the last 90 days', unit: 'count', skewed: true },
-  { name: 'clicks_90d', description: 'Human clicks (link scanners excluded) in the last 90 days', unit: 'count', skewed: true },
+  {
+    name: 'sends_90d',
+    description: 'Messages sent in the last 90 days',
+    unit: 'count',
+    skewed: true,
+  },
+  {
+    name: 'delivered_90d',
+    description: 'Messages delivered in the last 90 days',
+    unit: 'count',
+    skewed: true,
+  },
+  {
+    name: 'opens_90d',
+    description: 'Human opens in the last 90 days',
+    unit: 'count',
+    skewed: true,
+  },
+  {
+    name: 'clicks_90d',
+    description: 'Human clicks (link scanners excluded) in the last 90 days',
+    unit: 'count',
+    skewed: true,
+  },
   {
     name: 'open_rate_90d',
-    description: 'Delivered messages of the last 90 days with a human open, over messages delivered',
+    description:
+      'Delivered messages of the last 90 days with a human open, over messages delivered',
     unit: 'share',
     skewed: false,
   },
   {
     name: 'click_rate_90d',
-    description: 'Delivered messages of the last 90 days with a human click, over messages delivered',
+    description:
+      'Delivered messages of the last 90 days with a human click, over messages delivered',
     unit: 'share',
     skewed: false,
   },

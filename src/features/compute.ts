@@ -77,7 +77,13 @@ export async function computeFeatures(
       rows.push(values as number[], 2)
     }
   }
-  return { asOfMs, featureNames: [...FEATURE_NAMES], contactKeys, timeZones, matrix: rows.toMatrix() }
+  return {
+    asOfMs,
+    featureNames: [...FEATURE_NAMES],
+    contactKeys,
+    timeZones,
+    matrix: rows.toMatrix(),
+  }
 }
 
 /** Copies the named columns of a feature matrix, in the order given. */

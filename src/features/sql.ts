@@ -14,7 +14,12 @@ export function zoneLiteral(zone: string): string {
 }
 
 /** SQL for the UTC offset in seconds at `timeColumn` in the zone named by `zoneColumn`. */
-export function zoneOffsetSql(zoneColumn: string, timeColumn: string, zones: string[], fallback: string): string {
+export function zoneOffsetSql(
+  zoneColumn: string,
+  timeColumn: string,
+  zones: string[],
+  fallback: string,
+): string {
   const offset = (zone: string) => `timeZoneOffset(toTimeZone(${timeColumn}, ${zoneLiteral(zone)}))`
   if (zones.length === 0) return offset(fallback)
   const branches = zones.map((zone) => `${zoneColumn} = ${zoneLiteral(zone)}, ${offset(zone)}`)
@@ -81,7 +86,11 @@ export interface FeatureQueryOptions {
  * exclusive): only events strictly before it count, and `{from:Int64}` is
  * normally 0. Contacts are those created, or with an event, before the cutoff.
  */
-export function buildFeatureQuery({ zones, defaultZone, filterKeys = false }: FeatureQueryOptions): string {
+export function buildFeatureQuery({
+  zones,
+  defaultZone,
+  filterKeys = false,
+}: FeatureQueryOptions): string {
   const offset = zoneOffsetSql('c.time_zone', 'e.occurred_at', zones, defaultZone)
   const keyFilter = filterKeys ? 'AND contact_key IN {keys:Array(String)}' : ''
   return `

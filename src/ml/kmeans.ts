@@ -489,4 +489,3 @@ export function assignNearest(m: Matrix, centroids: Matrix): Assignment {
   for (let i = 0; i < distances.length; i++) distances[i] = Math.sqrt(distances[i] as number)
   return { labels, distances }
 }
-

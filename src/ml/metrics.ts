@@ -67,7 +67,7 @@ export function rocAuc(labels: ArrayLike<number>, scores: ArrayLike<number>): nu
   }
   const order = sortedIndices(scores, false)
   let positiveRankSum = 0
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start + 1
     const score = scores[order[start] as number]
     while (end < order.length && scores[order[end] as number] === score) end++
@@ -95,7 +95,7 @@ export function prAuc(labels: ArrayLike<number>, scores: ArrayLike<number>): num
   let truePositives = 0
   let previousRecall = 0
   let precisionSum = 0
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start
     while (end < order.length && scores[order[end] as number] === scores[order[start] as number]) {
       truePositives += labels[order[end] as number] as number

@@ -40,6 +40,7 @@ export function createRng(seed: number): Rng {
       spareNormal = radius * Math.sin(2 * Math.PI * v)
       return radius * Math.cos(2 * Math.PI * v)
     },
-    fork: (salt) => createRng(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(salt + 1, 0xc2b2ae35)),
+    fork: (salt) =>
+      createRng(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(salt + 1, 0xc2b2ae35)),
   }
 }

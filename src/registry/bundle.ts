@@ -25,7 +25,9 @@ export interface LoadedBundle {
 }
 
 function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')
+  return error.issues
+    .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+    .join('; ')
 }
 
 /** Loads a bundle folder, checking the manifest's schema and every file's sha256. */
@@ -35,7 +37,10 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   try {
     text = await readFile(manifestPath, 'utf8')
   } catch (error) {
-    throw new BundleError(manifestPath, `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`)
+    throw new BundleError(
+      manifestPath,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`,
+    )
   }
   let json: unknown
   try {
@@ -57,7 +62,10 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
     }
     const actual = sha256Hex(data)
     if (actual !== expected) {
-      throw new BundleError(path, `sha256 ${actual} does not match the manifest's ${expected} (truncated or altered)`)
+      throw new BundleError(
+        path,
+        `sha256 ${actual} does not match the manifest's ${expected} (truncated or altered)`,
+      )
     }
     files.set(name, data)
   }
@@ -90,7 +98,9 @@ export async function publishBundle(
 ): Promise<{ dir: string; manifest: Manifest }> {
   for (const name of Object.keys(artifacts)) {
     if (name === 'manifest.json' || !ARTIFACT_NAME.test(name)) {
-      throw new RangeError(`Invalid artifact name ${JSON.stringify(name)}: expected a plain file name other than manifest.json`)
+      throw new RangeError(
+        `Invalid artifact name ${JSON.stringify(name)}: expected a plain file name other than manifest.json`,
+      )
     }
   }
   const parent = join(modelsDir, manifest.name)
@@ -161,7 +171,10 @@ export async function listVersions(modelsDir: string, name: string): Promise<str
 export async function loadChampion(modelsDir: string, name: string): Promise<LoadedBundle> {
   const version = await readChampion(modelsDir, name)
   if (!version) {
-    throw new BundleError(join(modelsDir, name, 'champion.json'), 'is missing: no champion bundle is marked; run `segments train` first')
+    throw new BundleError(
+      join(modelsDir, name, 'champion.json'),
+      'is missing: no champion bundle is marked; run `segments train` first',
+    )
   }
   return loadBundle(join(modelsDir, name, version))
 }

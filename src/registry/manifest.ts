@@ -60,6 +60,9 @@ export const manifestSchema = z.object({
   reference: z.array(referenceSchema),
   libraries: z.record(z.string(), z.string()),
   /** Every other file of the bundle with its sha256; names are plain file names. */
-  files: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a plain file name'), sha256),
+  files: z.record(
+    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a plain file name'),
+    sha256,
+  ),
 })
 export type Manifest = z.infer<typeof manifestSchema>

@@ -24,7 +24,8 @@ function shareArchetype(name: string, feature: string, words: string): Archetype
   return {
     name,
     score: (centroid) => (get(centroid, feature) > 0.4 ? get(centroid, feature) : 0),
-    describe: (centroid) => `${percent(get(centroid, feature))} of human opens and clicks ${words}; ${rates(centroid)}`,
+    describe: (centroid) =>
+      `${percent(get(centroid, feature))} of human opens and clicks ${words}; ${rates(centroid)}`,
   }
 }
 
@@ -44,7 +45,8 @@ const ARCHETYPES: Archetype[] = [
       const tenure = get(centroid, 'tenure_days')
       return tenure < 45 ? 2 - tenure / 45 : 0
     },
-    describe: (centroid) => `joined about ${Math.round(get(centroid, 'tenure_days'))} days ago; ${rates(centroid)}`,
+    describe: (centroid) =>
+      `joined about ${Math.round(get(centroid, 'tenure_days'))} days ago; ${rates(centroid)}`,
   },
   {
     name: 'fading',
@@ -62,7 +64,8 @@ const ARCHETYPES: Archetype[] = [
   {
     name: 'heavy clickers',
     score: (centroid, population) => {
-      const ratio = get(centroid, 'click_rate_90d') / Math.max(1e-9, get(population, 'click_rate_90d'))
+      const ratio =
+        get(centroid, 'click_rate_90d') / Math.max(1e-9, get(population, 'click_rate_90d'))
       return ratio > 1.8 ? ratio / 2 : 0
     },
     describe: (centroid) => `click far more than others: ${rates(centroid)}`,
@@ -70,7 +73,11 @@ const ARCHETYPES: Archetype[] = [
   shareArchetype('night owls', 'night_share', 'between 22:00 and 05:00 local'),
   shareArchetype('early birds', 'morning_share', 'between 05:00 and 09:00 local'),
   shareArchetype('weekend readers', 'weekend_share', 'on Saturday or Sunday'),
-  shareArchetype('office-hours readers', 'office_share', 'on weekdays between 09:00 and 17:00 local'),
+  shareArchetype(
+    'office-hours readers',
+    'office_share',
+    'on weekdays between 09:00 and 17:00 local',
+  ),
 ]
 
 export interface PersonaName {
@@ -97,7 +104,10 @@ export function namePersonas(centroids: Centroid[], population: Centroid): Perso
   const used = new Set<string>()
   for (const { cluster, archetype } of pairs) {
     if (names[cluster] || used.has(archetype.name)) continue
-    names[cluster] = { name: archetype.name, description: archetype.describe(centroids[cluster] as Centroid) }
+    names[cluster] = {
+      name: archetype.name,
+      description: archetype.describe(centroids[cluster] as Centroid),
+    }
     used.add(archetype.name)
   }
 

@@ -34,8 +34,7 @@ const GMAIL_IMAGE_PROXY =
   'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)'
 const OUTLOOK_DESKTOP =
   'Mozilla/4.0 (compatible; ms-office; MSOffice 16) Microsoft Outlook 16.0.17328'
-const THUNDERBIRD =
-  'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.9.0'
+const THUNDERBIRD = 'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.9.0'
 
 function client(name: string, openUserAgent: string, clickUserAgent: string): MailClient {
   return { name, openUserAgent, clickUserAgent }

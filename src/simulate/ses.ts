@@ -51,12 +51,9 @@ const EVENT_TYPES: Record<SimEvent['type'], string> = {
 
 const quote = JSON.stringify as (value: string) => string
 
-const ENVELOPE_TOPIC_FIELDS =
-  `,"TopicArn":${quote(TOPIC_ARN)},"Subject":"Amazon SES Email Event Notification"`
-const ENVELOPE_URL_FIELDS =
-  `,"SigningCertURL":${quote(SIGNING_CERT_URL)},"UnsubscribeURL":${quote(UNSUBSCRIBE_URL)}`
-const MAIL_SOURCE_FIELDS =
-  `,"source":${quote(SOURCE)},"sourceArn":${quote(SOURCE_ARN)},"sendingAccountId":"${ACCOUNT_ID}"`
+const ENVELOPE_TOPIC_FIELDS = `,"TopicArn":${quote(TOPIC_ARN)},"Subject":"Amazon SES Email Event Notification"`
+const ENVELOPE_URL_FIELDS = `,"SigningCertURL":${quote(SIGNING_CERT_URL)},"UnsubscribeURL":${quote(UNSUBSCRIBE_URL)}`
+const MAIL_SOURCE_FIELDS = `,"source":${quote(SOURCE)},"sourceArn":${quote(SOURCE_ARN)},"sendingAccountId":"${ACCOUNT_ID}"`
 
 const TWO_DIGITS = Array.from({ length: 60 }, (_, n) => String(n).padStart(2, '0'))
 const THREE_DIGITS = Array.from({ length: 1000 }, (_, n) => String(n).padStart(3, '0'))

@@ -74,8 +74,14 @@ function summarize(plan: SimulationPlan, results: EspStreamResult[], engaged: Ui
     totalEvents: sum('totalEvents'),
     machineOpens: sum('machineOpens'),
     scannerClicks: sum('scannerClicks'),
-    contactsByEsp: countBy(ESPS, contacts.map((contact) => contact.esp)),
-    contactsByPersona: countBy(PERSONA_NAMES, contacts.map((contact) => contact.persona)),
+    contactsByEsp: countBy(
+      ESPS,
+      contacts.map((contact) => contact.esp),
+    ),
+    contactsByPersona: countBy(
+      PERSONA_NAMES,
+      contacts.map((contact) => contact.persona),
+    ),
     churned: contacts.length - engaged.reduce((total, flag) => total + flag, 0),
     files: [CONTACTS_FILE, TRUTH_FILE, ...results.flatMap((result) => result.files)],
   }

@@ -66,7 +66,10 @@ function openChdb(config: Config['clickhouse']): Store {
   }
   // chdb types its connection against @clickhouse/client-common, which the
   // client bundles a copy of; the two declarations are the same interface.
-  const client = createClient({ connection: connection as never, clickhouse_settings: PINNED_SETTINGS })
+  const client = createClient({
+    connection: connection as never,
+    clickhouse_settings: PINNED_SETTINGS,
+  })
   return { client, engine: 'chdb', location: path, close: () => client.close() }
 }
 

@@ -55,7 +55,10 @@ const eventKey = (event: NormalizedEvent) => `${event.provider}\u0000${event.eve
 const LOOKUP_CHUNK = 20_000
 
 /** Returns the `provider\0event_id` keys of `events` that the table already holds. */
-async function findStored(client: ClickHouseClient, events: NormalizedEvent[]): Promise<Set<string>> {
+async function findStored(
+  client: ClickHouseClient,
+  events: NormalizedEvent[],
+): Promise<Set<string>> {
   const found = new Set<string>()
   for (let start = 0; start < events.length; start += LOOKUP_CHUNK) {
     const chunk = events.slice(start, start + LOOKUP_CHUNK)
@@ -132,7 +135,10 @@ export interface ContactRecord {
 }
 
 /** Upserts contact attributes (the latest write of a key wins). */
-export async function storeContacts(client: ClickHouseClient, contacts: ContactRecord[]): Promise<void> {
+export async function storeContacts(
+  client: ClickHouseClient,
+  contacts: ContactRecord[],
+): Promise<void> {
   if (contacts.length === 0) return
   await client.insert({
     table: 'contacts',

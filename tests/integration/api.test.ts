@@ -369,7 +369,10 @@ describe('score route', () => {
   it('accepts the maximum contact count', async () => {
     const keys = trained.test.contactKeys.slice(0, LIMITED_MAX_CONTACTS)
 
-    const reply = await score(keys.map((key) => ({ key })), limitedUrl)
+    const reply = await score(
+      keys.map((key) => ({ key })),
+      limitedUrl,
+    )
 
     expect(reply.status).toBe(200)
     expect(reply.body.results).toHaveLength(LIMITED_MAX_CONTACTS)
@@ -378,7 +381,10 @@ describe('score route', () => {
   it('rejects too many contacts', async () => {
     const keys = trained.test.contactKeys.slice(0, LIMITED_MAX_CONTACTS + 1)
 
-    const reply = await score(keys.map((key) => ({ key })), limitedUrl)
+    const reply = await score(
+      keys.map((key) => ({ key })),
+      limitedUrl,
+    )
 
     expect(reply.status).toBe(400)
     expect(reply.body.error.code).toBe('INVALID_REQUEST')

@@ -12,7 +12,10 @@ const lines: string[] = []
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'demo-'))
-  const config = loadConfig({ SEGMENTS_MODELS_DIR: join(dir, 'models'), SEGMENTS_LOG_LEVEL: 'silent' })
+  const config = loadConfig({
+    SEGMENTS_MODELS_DIR: join(dir, 'models'),
+    SEGMENTS_LOG_LEVEL: 'silent',
+  })
   summary = await runDemo(
     config,
     {
@@ -71,8 +74,12 @@ describe('demo', () => {
 
   it('writes the printed report', async () => {
     const report = await readFile(summary.reportFile, 'utf8')
-    expect(report).toContain(`adjusted Rand index against the simulator's personas: ${summary.personaAdjustedRandIndex.toFixed(3)}`)
-    expect(report).toContain(`ROC AUC on the holdout (labels after the cutoff): ${summary.churn.testRocAuc.toFixed(3)}`)
+    expect(report).toContain(
+      `adjusted Rand index against the simulator's personas: ${summary.personaAdjustedRandIndex.toFixed(3)}`,
+    )
+    expect(report).toContain(
+      `ROC AUC on the holdout (labels after the cutoff): ${summary.churn.testRocAuc.toFixed(3)}`,
+    )
     expect(lines.join('\n')).toContain(report.trim())
   })
 })

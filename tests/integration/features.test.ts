@@ -14,7 +14,13 @@ const DAY = 24 * HOUR
 const AS_OF = Date.UTC(2025, 3, 1) // 2025-04-01T00:00Z
 
 let sequence = 0
-function event(contactKey: string, messageId: string, type: NormalizedEvent['type'], iso: string, extra: Partial<NormalizedEvent> = {}): NormalizedEvent {
+function event(
+  contactKey: string,
+  messageId: string,
+  type: NormalizedEvent['type'],
+  iso: string,
+  extra: Partial<NormalizedEvent> = {},
+): NormalizedEvent {
   sequence += 1
   return {
     eventId: `e${sequence}`,
@@ -70,12 +76,20 @@ function valuesOf(features: FeatureMatrix, key: string): Record<string, number> 
   const row = features.contactKeys.indexOf(key)
   expect(row).toBeGreaterThanOrEqual(0)
   const { cols, data } = features.matrix
-  return Object.fromEntries(features.featureNames.map((name, j) => [name, data[row * cols + j] as number]))
+  return Object.fromEntries(
+    features.featureNames.map((name, j) => [name, data[row * cols + j] as number]),
+  )
 }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'features-'))
-  store = await openStore({ chdbPath: dir, user: 'default', password: '', database: 'default', url: undefined })
+  store = await openStore({
+    chdbPath: dir,
+    user: 'default',
+    password: '',
+    database: 'default',
+    url: undefined,
+  })
   await storeContacts(store.client, [
     { contactKey: A, timeZone: 'Europe/Warsaw', createdAtMs: Date.UTC(2025, 0, 1) },
     { contactKey: B, timeZone: 'Asia/Kolkata', createdAtMs: Date.UTC(2025, 2, 25) },
@@ -131,8 +145,14 @@ describe('computeFeatures', () => {
 
   it('computes recency, tenure and trend', async () => {
     const a = valuesOf(await computeFeatures(store.client, AS_OF, 'UTC'), A)
-    expect(a.days_since_last_engagement).toBeCloseTo((AS_OF - Date.parse('2025-03-31T07:30:00Z')) / DAY, 12)
-    expect(a.days_since_last_send).toBeCloseTo((AS_OF - Date.parse('2025-03-31T06:30:05Z')) / DAY, 12)
+    expect(a.days_since_last_engagement).toBeCloseTo(
+      (AS_OF - Date.parse('2025-03-31T07:30:00Z')) / DAY,
+      12,
+    )
+    expect(a.days_since_last_send).toBeCloseTo(
+      (AS_OF - Date.parse('2025-03-31T06:30:05Z')) / DAY,
+      12,
+    )
     expect(a.tenure_days).toBe(90)
     expect(a.engagement_trend).toBe(1)
   })

@@ -59,11 +59,11 @@ function openInChild(path: string): Promise<{ code: number | null; stderr: strin
       process.stderr.write(error.name + ': ' + error.message)
       process.exit(error.name === 'StoreLockedError' ? ${LOCKED_EXIT_CODE} : 1)
     }`
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--input-type=module', '-e', script],
-    { cwd: REPOSITORY_ROOT, timeout: CHILD_TIMEOUT_MS, stdio: ['ignore', 'ignore', 'pipe'] },
-  )
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: REPOSITORY_ROOT,
+    timeout: CHILD_TIMEOUT_MS,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   let stderr = ''
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', (chunk: string) => (stderr += chunk))

@@ -15,7 +15,11 @@ export function registerDemo(program: Command): void {
     .option('--k <n>', 'number of personas', integerAtLeast(2), 8)
     .option('--horizon <days>', 'churn horizon in days', integerAtLeast(1), 30)
     .option('--sample <n>', 'contacts scored over HTTP', integerAtLeast(1), 1000)
-    .option('--work-dir <dir>', 'folder for the simulation, the store and the report (emptied first)', '.data/demo')
+    .option(
+      '--work-dir <dir>',
+      'folder for the simulation, the store and the report (emptied first)',
+      '.data/demo',
+    )
     .option('--name <name>', 'bundle name', DEFAULT_BUNDLE)
     .action(async (opts) => {
       await runDemo(

@@ -8,7 +8,9 @@ import { startProgress } from '../progress.ts'
 
 function parseFormat(value: string): Provider {
   if ((PROVIDERS as readonly string[]).includes(value)) return value as Provider
-  throw new InvalidArgumentError(`Expected one of ${PROVIDERS.join(', ')}, received ${JSON.stringify(value)}.`)
+  throw new InvalidArgumentError(
+    `Expected one of ${PROVIDERS.join(', ')}, received ${JSON.stringify(value)}.`,
+  )
 }
 
 export function registerIngest(program: Command): void {
@@ -28,24 +30,34 @@ export function registerIngest(program: Command): void {
           } catch (error) {
             if (!(error instanceof PayloadParseError)) throw error
             unparseable.push(file)
-            process.stderr.write(`segments: ${file}: ${error.message}; nothing from it was stored\n`)
+            process.stderr.write(
+              `segments: ${file}: ${error.message}; nothing from it was stored\n`,
+            )
           }
           progress.update(index + 1, files.length)
         }
         const total = await batcher.finish()
         progress.stop()
-        process.stdout.write(`${JSON.stringify({ ...total, unparseableFiles: unparseable.length })}\n`)
+        process.stdout.write(
+          `${JSON.stringify({ ...total, unparseableFiles: unparseable.length })}\n`,
+        )
         if (unparseable.length > 0) process.exitCode = 1
       })
     })
 
   program
     .command('contacts')
-    .description('Store contact records (time zone, creation time) from a CSV file with the header contact_key,time_zone,created_at')
+    .description(
+      'Store contact records (time zone, creation time) from a CSV file with the header contact_key,time_zone,created_at',
+    )
     .argument('<file>', 'CSV file')
     .action(async (file: string) => {
       await withStore(async (store) => {
-        const counts = await importContactsCsv(store.client, await readFile(file, 'utf8'), `file:${file}`)
+        const counts = await importContactsCsv(
+          store.client,
+          await readFile(file, 'utf8'),
+          `file:${file}`,
+        )
         process.stdout.write(`${JSON.stringify(counts)}\n`)
       })
     })

@@ -17,7 +17,10 @@ export function registerServe(program: Command): void {
       try {
         await service.loadChampion()
       } catch (error) {
-        app.log.warn({ err: error }, 'no model loaded; /v1/score answers 503 until a bundle is trained')
+        app.log.warn(
+          { err: error },
+          'no model loaded; /v1/score answers 503 until a bundle is trained',
+        )
       }
       const close = async () => {
         await app.close()

@@ -6,7 +6,9 @@ import { startProgress } from '../progress.ts'
 export function registerSimulate(program: Command): void {
   program
     .command('simulate')
-    .description('Write simulated ESP events (SendGrid batches, SES notifications), contacts and ground truth')
+    .description(
+      'Write simulated ESP events (SendGrid batches, SES notifications), contacts and ground truth',
+    )
     .requiredOption('--out <dir>', 'output folder')
     .option('--contacts <n>', 'number of contacts', integerAtLeast(1), 20_000)
     .option('--days <n>', 'days of history', integerAtLeast(1), 120)

@@ -32,11 +32,14 @@ export function registerTrain(program: Command): void {
             nTrees: opts.trees,
             defaultZone: config.defaultTimeZone,
           },
-          (event) => (event.stage === 'churn' ? progress.update(event.done, event.total) : undefined),
+          (event) =>
+            event.stage === 'churn' ? progress.update(event.done, event.total) : undefined,
         )
         progress.stop()
         const { manifest } = result
-        process.stdout.write(`${JSON.stringify({ dir: result.dir, version: manifest.version, metrics: manifest.metrics }, null, 2)}\n`)
+        process.stdout.write(
+          `${JSON.stringify({ dir: result.dir, version: manifest.version, metrics: manifest.metrics }, null, 2)}\n`,
+        )
       })
     })
 }

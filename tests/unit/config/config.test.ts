@@ -54,10 +54,14 @@ describe('loadConfig', () => {
       SEGMENTS_LOG_LEVEL: 'loud',
     })
     expect(problems).toHaveLength(4)
-    expect(problems[0]).toMatch(/^CLICKHOUSE_URL: expected a URL with scheme http or https, received "ftp:/)
+    expect(problems[0]).toMatch(
+      /^CLICKHOUSE_URL: expected a URL with scheme http or https, received "ftp:/,
+    )
     expect(problems[1]).toMatch(/^REDIS_URL: expected a URL with scheme redis or rediss/)
     expect(problems[2]).toMatch(/^SEGMENTS_LOG_LEVEL: expected one of fatal, error/)
-    expect(problems[3]).toMatch(/^SEGMENTS_DEFAULT_TIME_ZONE: expected an IANA time zone name, received "Mars\/Olympus"/)
+    expect(problems[3]).toMatch(
+      /^SEGMENTS_DEFAULT_TIME_ZONE: expected an IANA time zone name, received "Mars\/Olympus"/,
+    )
   })
 
   it('rejects an unknown SEGMENTS_ variable', () => {

@@ -19,7 +19,10 @@ describe('adapter registry', () => {
     for (const provider of PROVIDERS) {
       const result = parsePayload(provider, bodies[provider])
       expect(result.events.length, provider).toBeGreaterThan(0)
-      expect(result.events.every((event) => event.provider === provider), provider).toBe(true)
+      expect(
+        result.events.every((event) => event.provider === provider),
+        provider,
+      ).toBe(true)
     }
   })
 

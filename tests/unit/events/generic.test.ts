@@ -99,7 +99,8 @@ describe('jsonl adapter', () => {
   })
 
   it('ignores unknown fields and blank lines', () => {
-    const body = '\n{"event_id":"e","contact":"c1","type":"open","time":1741501809020,"extra":1}\r\n\n'
+    const body =
+      '\n{"event_id":"e","contact":"c1","type":"open","time":1741501809020,"extra":1}\r\n\n'
     const result = parseJsonl(body)
     expect(result.events).toHaveLength(1)
     expect(result.rejects).toEqual([])
@@ -240,7 +241,12 @@ describe('csv adapter', () => {
   })
 
   it('accepts a header without rows', () => {
-    expect(parseCsv('contact,type,time\n')).toEqual({ events: [], rejects: [], ignored: 0, duplicates: 0 })
+    expect(parseCsv('contact,type,time\n')).toEqual({
+      events: [],
+      rejects: [],
+      ignored: 0,
+      duplicates: 0,
+    })
   })
 })
 
@@ -276,10 +282,7 @@ describe('csv adapter rejects', () => {
           'bounce, dropped, deferred, unsubscribe, complaint',
       ],
       ['[4]', 'expected 7 fields as in the header, received 6'],
-      [
-        '[5]',
-        'record on line 7 is malformed: unexpected character after a closing quote',
-      ],
+      ['[5]', 'record on line 7 is malformed: unexpected character after a closing quote'],
       ['[6]', 'record on line 8 is malformed: quote character inside an unquoted field'],
       // The open quote swallows the rest of the body, so the row after it is part of this one.
       ['[8]', 'record on line 10 is malformed: unterminated quoted field'],

@@ -251,7 +251,8 @@ describe('sendgrid adapter rejects', () => {
       },
       {
         path: '[4].timestamp',
-        reason: 'timestamp: expected a time between 2000-01-01 and 2100-01-01 UTC, received 1741501800000',
+        reason:
+          'timestamp: expected a time between 2000-01-01 and 2100-01-01 UTC, received 1741501800000',
       },
       {
         path: '[5].event',

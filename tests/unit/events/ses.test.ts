@@ -251,7 +251,12 @@ describe('ses adapter', () => {
       unsubscribeAll: false,
       topicSubscriptionStatus: [{ topicName: 'weekly-deals', subscriptionStatus: 'OptIn' }],
     }
-    expect(parseSes(JSON.stringify(record))).toEqual({ events: [], rejects: [], ignored: 1, duplicates: 0 })
+    expect(parseSes(JSON.stringify(record))).toEqual({
+      events: [],
+      rejects: [],
+      ignored: 1,
+      duplicates: 0,
+    })
   })
 
   it('reads campaign_id before campaign', () => {

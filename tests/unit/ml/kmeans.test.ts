@@ -140,7 +140,14 @@ describe('kmeans', () => {
   it('handles duplicate points without NaN', () => {
     // With two distinct points and k = 3, the third k-means++ pick duplicates a centroid, so
     // a cluster comes out empty and the relocation of empty clusters runs.
-    const m = fromRows([[0, 0], [0, 0], [0, 0], [10, 10], [10, 10], [10, 10]])
+    const m = fromRows([
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [10, 10],
+      [10, 10],
+      [10, 10],
+    ])
     for (const seed of [1, 2, 3, 4, 5]) {
       const result = fitKMeans(m, { k: 3, seed })
       expect(result.inertia).toBe(0)
@@ -174,7 +181,14 @@ describe('assignNearest', () => {
       [0, 0],
       [10, 0],
     ])
-    const result = assignNearest(fromRows([[3, 4], [10, 1], [5, 0]]), centroids)
+    const result = assignNearest(
+      fromRows([
+        [3, 4],
+        [10, 1],
+        [5, 0],
+      ]),
+      centroids,
+    )
     expect(Array.from(result.labels)).toEqual([0, 1, 0])
     expect(Array.from(result.distances)).toEqual([5, 1, 5])
   })

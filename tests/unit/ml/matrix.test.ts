@@ -71,7 +71,11 @@ describe('matrix', () => {
   })
 
   it('selects rows in order with repeats', () => {
-    const m = fromRows([[1, 10], [2, 20], [3, 30]])
+    const m = fromRows([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+    ])
     const selected = selectRows(m, [2, 0, 2])
     expect(toRows(selected)).toEqual([
       [3, 30],

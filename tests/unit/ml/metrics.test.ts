@@ -217,7 +217,10 @@ describe('populationStabilityIndex', () => {
   })
 
   it('uses reference deciles by default', () => {
-    const result = populationStabilityIndex(Array.from({ length: 101 }, (_, i) => i), [50])
+    const result = populationStabilityIndex(
+      Array.from({ length: 101 }, (_, i) => i),
+      [50],
+    )
     expect(result.edges).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90])
     expect(result.currentShares[4]).toBe(1)
   })

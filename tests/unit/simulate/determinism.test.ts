@@ -114,9 +114,7 @@ describe('simulate', () => {
     await expect(simulate({ ...SMALL, contacts: 0, outDir })).rejects.toThrow(/contacts/)
     await expect(simulate({ ...SMALL, days: 20, outDir })).rejects.toThrow(/cutoffDays/)
     await expect(simulate({ ...SMALL, cutoffDays: 45, outDir })).rejects.toThrow(/cutoffDays/)
-    await expect(simulate({ ...SMALL, start: '2025-01-06T00:00', outDir })).rejects.toThrow(
-      /start/,
-    )
+    await expect(simulate({ ...SMALL, start: '2025-01-06T00:00', outDir })).rejects.toThrow(/start/)
     expect((await stat(outDir)).isDirectory()).toBe(true)
   })
 

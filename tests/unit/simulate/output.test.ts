@@ -23,14 +23,7 @@ const CONTACT_KEY = /^c\d{6}@example\.com$/
 
 type Json = Record<string, any>
 type Kind =
-  | 'send'
-  | 'delivered'
-  | 'open'
-  | 'click'
-  | 'bounce'
-  | 'deferred'
-  | 'unsubscribe'
-  | 'complaint'
+  'send' | 'delivered' | 'open' | 'click' | 'bounce' | 'deferred' | 'unsubscribe' | 'complaint'
 
 /** One event read back from either ESP's files, reduced to what the checks need. */
 interface ReadEvent {
@@ -141,10 +134,7 @@ async function runSimulation(): Promise<Output> {
   const summary = await simulate({ ...OPTIONS, outDir: folder })
   const sendgridFiles = await readJsonFiles(join(folder, 'sendgrid'))
   const sesFiles = await readJsonFiles(join(folder, 'ses'))
-  const events = [
-    ...sendgridFiles.flat().map(fromSendGrid),
-    ...sesFiles.flat().map(fromSes),
-  ]
+  const events = [...sendgridFiles.flat().map(fromSendGrid), ...sesFiles.flat().map(fromSes)]
   const contactsCsv = await readCsv(join(folder, 'contacts.csv'))
   const truthCsv = await readCsv(join(folder, 'truth.csv'))
   expect(contactsCsv.header).toBe('contact_key,time_zone,created_at')
@@ -630,9 +620,7 @@ function sesRecordProblems(record: Json, index: number): string[] {
     ['mail.tags.campaign_id', mail.tags?.campaign_id?.length === 1],
     ...sesDetailChecks(record.eventType, sesDetail(record), destination),
   ]
-  return checks
-    .filter(([, ok]) => !ok)
-    .map(([field]) => `[${index}] ${record.eventType} ${field}`)
+  return checks.filter(([, ok]) => !ok).map(([field]) => `[${index}] ${record.eventType} ${field}`)
 }
 
 /** Features of one contact before the cutoff, like those the persona model uses. */
