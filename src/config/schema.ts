@@ -1,13 +1,5 @@
 import { z } from 'zod'
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone })
-    return true
-  } catch {
-    return false
-  }
-}
+import { isTimeZone } from '../time-zone.ts'
 
 function integer(min: number, max: number) {
   const error = `expected an integer from ${min} to ${max}`

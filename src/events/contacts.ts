@@ -3,17 +3,9 @@ import { storeContacts, storeRejects, type ContactRecord } from '../store/events
 import { readCsv } from './csv-reader.ts'
 import { isoTimeToMs } from './fields.ts'
 import { PayloadParseError, type IngestReject } from './types.ts'
+import { isTimeZone } from '../time-zone.ts'
 
 export const CONTACT_COLUMNS = ['contact_key', 'time_zone', 'created_at'] as const
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone })
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** Reads header-keyed rows of a CSV file; a malformed record is returned with `error` set. */
 export function readCsvObjects(
