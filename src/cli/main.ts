@@ -4,6 +4,7 @@ import { PayloadParseError } from '../events/types.ts'
 import { BundleError } from '../registry/bundle.ts'
 import { StoreLockedError } from '../store/client.ts'
 import { registerDemo } from './commands/demo.ts'
+import { registerFeatures } from './commands/features.ts'
 import { registerIngest } from './commands/ingest.ts'
 import { registerServe } from './commands/serve.ts'
 import { registerSimulate } from './commands/simulate.ts'
@@ -27,6 +28,7 @@ async function main(argv: string[]): Promise<void> {
     registerDemo,
     registerSimulate,
     registerIngest,
+    registerFeatures,
     registerTrain,
     registerServe,
   ]) {

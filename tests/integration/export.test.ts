@@ -1,0 +1,104 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readCsvObjects } from '../../src/events/contacts.ts'
+import type { NormalizedEvent } from '../../src/events/types.ts'
+import { computeFeatures } from '../../src/features/compute.ts'
+import { exportFeatures, formatOfPath } from '../../src/features/export.ts'
+import { openStore, queryRows, type Store } from '../../src/store/client.ts'
+import { storeContacts, storeEvents } from '../../src/store/events.ts'
+
+const AS_OF = Date.UTC(2025, 3, 1)
+
+function event(
+  contactKey: string,
+  id: number,
+  type: NormalizedEvent['type'],
+  iso: string,
+): NormalizedEvent {
+  return {
+    eventId: `x${id}`,
+    provider: 'jsonl',
+    contactKey,
+    campaignId: 'spring',
+    messageId: `m${id}`,
+    type,
+    occurredAtMs: Date.parse(iso),
+    url: '',
+    userAgent: '',
+    ip: '',
+    machineOpen: false,
+    bounceKind: '',
+  }
+}
+
+let dir: string
+let store: Store
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'export-'))
+  store = await openStore({
+    chdbPath: join(dir, 'store'),
+    user: 'default',
+    password: '',
+    database: 'default',
+    url: undefined,
+  })
+  await storeContacts(store.client, [
+    { contactKey: 'a@example.com', timeZone: 'Europe/Warsaw', createdAtMs: Date.UTC(2025, 0, 1) },
+    { contactKey: 'b@example.com', timeZone: '', createdAtMs: Date.UTC(2025, 1, 1) },
+  ])
+  await storeEvents(store.client, [
+    event('a@example.com', 1, 'delivered', '2025-03-09T06:30:05Z'),
+    event('a@example.com', 2, 'open', '2025-03-09T22:30:00Z'),
+    event('b@example.com', 3, 'delivered', '2025-03-20T06:30:05Z'),
+  ])
+})
+
+afterAll(async () => {
+  await store.close()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('exportFeatures', () => {
+  it('picks the format from the extension', () => {
+    expect(formatOfPath('out/features.parquet')).toBe('parquet')
+    expect(formatOfPath('features.CSV')).toBe('csv')
+    expect(formatOfPath('features.json')).toBeUndefined()
+  })
+
+  it('writes the matrix as CSV', async () => {
+    const path = join(dir, 'features.csv')
+    await exportFeatures(store.client, AS_OF, 'UTC', path, 'csv')
+    const matrix = await computeFeatures(store.client, AS_OF, 'UTC')
+    const rows = readCsvObjects(await readFile(path, 'utf8'))
+
+    expect(rows.map(({ row }) => row.contact_key)).toEqual(matrix.contactKeys)
+    expect(rows.map(({ row }) => row.time_zone)).toEqual(['Europe/Warsaw', 'UTC'])
+    rows.forEach(({ row }, i) => {
+      const values = matrix.featureNames.map((name) => Number(row[name]))
+      const expected = Array.from(
+        matrix.matrix.data.subarray(i * matrix.matrix.cols, (i + 1) * matrix.matrix.cols),
+      )
+      expect(values).toEqual(expected)
+    })
+  })
+
+  it('writes Parquet that reads back', async () => {
+    const path = join(dir, 'features.parquet')
+    await exportFeatures(store.client, AS_OF, 'UTC', path, 'parquet')
+    const bytes = await readFile(path)
+    expect(bytes.subarray(0, 4).toString('latin1')).toBe('PAR1')
+
+    const rows = await queryRows<{ contact_key: string; opens_90d: number; delivered_90d: number }>(
+      store.client,
+      `SELECT contact_key, opens_90d, delivered_90d FROM file({path:String}, 'Parquet') ORDER BY contact_key`,
+      { path },
+    )
+    expect(rows).toEqual([
+      { contact_key: 'a@example.com', opens_90d: 1, delivered_90d: 1 },
+      { contact_key: 'b@example.com', opens_90d: 0, delivered_90d: 1 },
+    ])
+  })
+})
