@@ -4,6 +4,7 @@ import { ingestBody } from '../../src/events/ingest.ts'
 import { PROVIDERS } from '../../src/events/types.ts'
 import { errorSchema, ingestResponseSchema } from '../schemas.ts'
 import type { ScoringService } from '../service.ts'
+import { checkWebhook } from '../webhook-auth.ts'
 
 /**
  * ESP webhooks. Bodies are taken as raw text whatever their content type
@@ -21,12 +22,14 @@ export const webhookRoutes =
         schema: {
           summary: 'Receive an ESP event webhook',
           params: z.object({ provider: z.enum(PROVIDERS) }),
-          response: { 200: ingestResponseSchema, 400: errorSchema, 404: errorSchema },
+          response: { 200: ingestResponseSchema, 400: errorSchema, 401: errorSchema },
         },
       },
       async (request) => {
         const body = typeof request.body === 'string' ? request.body : ''
-        const source = `webhook:${request.params.provider}`
+        const { provider } = request.params
+        checkWebhook(provider, body, request.headers, service.config.webhooks, Date.now())
+        const source = `webhook:${provider}`
         return ingestBody(service.store.client, request.params.provider, body, source)
       },
     )

@@ -64,6 +64,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     defaultTimeZone: get('SEGMENTS_DEFAULT_TIME_ZONE'),
     scoreMaxContacts: get('SEGMENTS_SCORE_MAX_CONTACTS'),
     bodyLimitBytes: get('SEGMENTS_BODY_LIMIT_BYTES'),
+    webhooks: {
+      sendgridVerificationKey: get('SEGMENTS_SENDGRID_VERIFICATION_KEY'),
+      mailgunSigningKey: get('SEGMENTS_MAILGUN_SIGNING_KEY'),
+      postmarkBasicAuth: get('SEGMENTS_POSTMARK_BASIC_AUTH'),
+      maxAgeSeconds: get('SEGMENTS_WEBHOOK_MAX_AGE_SECONDS'),
+    },
   }
-  return Object.freeze({ ...config, clickhouse: Object.freeze(config.clickhouse) })
+  return Object.freeze({
+    ...config,
+    clickhouse: Object.freeze(config.clickhouse),
+    webhooks: Object.freeze(config.webhooks),
+  })
 }

@@ -51,6 +51,28 @@ export const CONFIG_VARIABLES = {
     example: 'Europe/Warsaw',
   },
   SEGMENTS_SCORE_MAX_CONTACTS: { schema: integer(1, 1_000_000).default(10_000), example: '10000' },
+  SEGMENTS_SENDGRID_VERIFICATION_KEY: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]+=*$/, 'expected the base64 verification key from SendGrid')
+      .optional(),
+    example: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...',
+  },
+  SEGMENTS_MAILGUN_SIGNING_KEY: {
+    schema: z.string().min(1).optional(),
+    example: 'key-0123456789abcdef',
+  },
+  SEGMENTS_POSTMARK_BASIC_AUTH: {
+    schema: z
+      .string()
+      .regex(/^[^:]+:.+$/, 'expected user:password')
+      .optional(),
+    example: 'postmark:a-long-random-password',
+  },
+  SEGMENTS_WEBHOOK_MAX_AGE_SECONDS: {
+    schema: integer(0, 7 * 24 * 3600).default(300),
+    example: '300',
+  },
   SEGMENTS_BODY_LIMIT_BYTES: {
     schema: integer(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
     example: '16777216',
@@ -77,4 +99,10 @@ export interface Config {
   defaultTimeZone: string
   scoreMaxContacts: number
   bodyLimitBytes: number
+  webhooks: {
+    sendgridVerificationKey: string | undefined
+    mailgunSigningKey: string | undefined
+    postmarkBasicAuth: string | undefined
+    maxAgeSeconds: number
+  }
 }
