@@ -3,6 +3,7 @@ import { selectFeatures, type FeatureMatrix } from '../src/features/compute.ts'
 import { trainForest, type ForestModel } from '../src/ml/forest.ts'
 import { selectRows } from '../src/ml/matrix.ts'
 import { brierScore, rocAuc } from '../src/ml/metrics.ts'
+import { TrainingDataError } from './errors.ts'
 
 /** Contacts that unsubscribed or bounced hard cannot engage, so they are left out of churn training and scoring. */
 const EXCLUSION_FEATURES = ['unsubscribed', 'hard_bounced']
@@ -55,6 +56,16 @@ function reachable(split: ChurnSplit) {
   }
 }
 
+function requireBothClasses(split: string, labels: Uint8Array): void {
+  const churned = labels.reduce((sum, value) => sum + value, 0)
+  if (labels.length > 0 && churned > 0 && churned < labels.length) return
+  throw new TrainingDataError(
+    `The ${split} split has ${labels.length} reachable contacts of which ${churned} churned: ` +
+      'churn needs contacts that engage and contacts that do not in the horizon. ' +
+      'Ingest more contacts or a longer history, or move --as-of.',
+  )
+}
+
 const mean = (values: Uint8Array) =>
   values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length)
 
@@ -70,6 +81,8 @@ export function trainChurn(
 ): ChurnTraining {
   const trainSet = reachable(train)
   const testSet = reachable(test)
+  requireBothClasses('training', trainSet.y)
+  requireBothClasses('test', testSet.y)
   const model = trainForest(
     trainSet.x,
     trainSet.y,

@@ -8,6 +8,7 @@ import { publishBundle, setChampion } from '../src/registry/bundle.ts'
 import { BUNDLE_FORMAT_VERSION, BUNDLE_KIND, type Manifest } from '../src/registry/manifest.ts'
 import { CHURN_FEATURES, trainChurn, type ChurnTraining } from './churn.ts'
 import { trainPersonas, type PersonaTraining } from './personas.ts'
+import { TrainingDataError } from './errors.ts'
 import { libraryVersions } from './versions.ts'
 
 const DAY_MS = 86_400_000
@@ -60,9 +61,50 @@ function hashFeatures(...matrices: FeatureMatrix[]): string {
   return hash.digest('hex')
 }
 
-function versionName(asOfMs: number, dataHash: string): string {
-  const day = new Date(asOfMs).toISOString().slice(0, 10).replaceAll('-', '')
-  return `${day}-${dataHash.slice(0, 10)}`
+/** Names a version by its creation time, so versions sort in the order they were trained. */
+function versionName(createdAt: Date, dataHash: string): string {
+  const time = createdAt
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+  return `${time}-${dataHash.slice(0, 8)}`
+}
+
+const isoDay = (ms: number) => new Date(ms).toISOString()
+
+/**
+ * Rejects a cutoff the stored events cannot support: the test labels need
+ * events until T + horizon, and the training features need history before
+ * T - horizon.
+ */
+async function checkCoverage(client: ClickHouseClient, options: SplitOptions): Promise<void> {
+  const result = await client.query({
+    query: `SELECT count() AS events,
+                   toUnixTimestamp64Milli(min(occurred_at)) AS first_ms,
+                   toUnixTimestamp64Milli(max(occurred_at)) AS last_ms
+            FROM events`,
+    format: 'JSONEachRow',
+  })
+  const [row] = await result.json<{ events: number; first_ms: number; last_ms: number }>()
+  if (!row || row.events === 0)
+    throw new TrainingDataError('No events are stored; ingest events before training.')
+
+  const horizonMs = options.horizonDays * DAY_MS
+  const needUntil = options.asOfMs + horizonMs
+  // A day of slack, because the last campaign of a window rarely lands on its last hour.
+  if (row.last_ms < needUntil - DAY_MS) {
+    throw new TrainingDataError(
+      `Events end at ${isoDay(row.last_ms)}, but labels for a cutoff of ${isoDay(options.asOfMs)} ` +
+        `need events until ${isoDay(needUntil)}. Choose --as-of at most ${isoDay(row.last_ms + DAY_MS - horizonMs)} ` +
+        'or a shorter --horizon.',
+    )
+  }
+  if (row.first_ms >= options.asOfMs - horizonMs) {
+    throw new TrainingDataError(
+      `Events start at ${isoDay(row.first_ms)}, after the training cutoff ${isoDay(options.asOfMs - horizonMs)} ` +
+        `(the cutoff minus the horizon), so the training window has no history. Choose a later --as-of.`,
+    )
+  }
 }
 
 /** Feature matrices and churn labels of both sides of the time split. */
@@ -85,6 +127,7 @@ export async function prepareTrainingData(
   options: SplitOptions,
   onStage: (event: TrainStageEvent) => void = () => undefined,
 ): Promise<TrainingData> {
+  await checkCoverage(client, options)
   const trainAsOf = options.asOfMs - options.horizonDays * DAY_MS
   onStage({ stage: 'features', done: 0, total: 2 })
   const train = await computeFeatures(client, trainAsOf, options.defaultZone)
@@ -128,13 +171,14 @@ export async function fitBundle(
 
   onStage({ stage: 'bundle', done: 0, total: 1 })
   const dataHash = hashFeatures(train, test)
-  const version = options.version ?? versionName(options.asOfMs, dataHash)
+  const createdAt = options.createdAt ?? new Date()
+  const version = options.version ?? versionName(createdAt, dataHash)
   const manifest: Omit<Manifest, 'files'> = {
     kind: BUNDLE_KIND,
     formatVersion: BUNDLE_FORMAT_VERSION,
     name: options.name,
     version,
-    createdAt: (options.createdAt ?? new Date()).toISOString(),
+    createdAt: createdAt.toISOString(),
     featureNames: test.featureNames,
     personas: {
       features: personas.features,

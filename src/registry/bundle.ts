@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { manifestSchema, type Manifest } from './manifest.ts'
@@ -12,6 +12,15 @@ export class BundleError extends Error {
   ) {
     super(`Invalid model bundle file ${file}: ${reason}`)
     this.name = 'BundleError'
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
   }
 }
 
@@ -105,6 +114,12 @@ export async function publishBundle(
   }
   const parent = join(modelsDir, manifest.name)
   const dir = join(parent, manifest.version)
+  if (await exists(dir)) {
+    throw new BundleError(
+      dir,
+      'already exists: every published version is kept as it was; choose another version name',
+    )
+  }
   const temporary = join(parent, `.tmp-${manifest.version}-${process.pid}`)
   await mkdir(temporary, { recursive: true })
 
