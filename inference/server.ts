@@ -11,7 +11,7 @@ import { scoreRoutes } from './routes/score.ts'
 import { webhookRoutes } from './routes/webhooks.ts'
 import type { ScoringService } from './service.ts'
 
-function toApiError(error: unknown): ApiError {
+function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
   if (error instanceof ApiError) return error
   if (hasZodFastifySchemaValidationErrors(error)) {
     const first = error.validation[0]
@@ -27,7 +27,7 @@ function toApiError(error: unknown): ApiError {
   if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new ApiError(
       'PAYLOAD_TOO_LARGE',
-      'Request body is larger than SEGMENTS_BODY_LIMIT_BYTES allows',
+      `Request body is larger than ${bodyLimitBytes} bytes (SEGMENTS_BODY_LIMIT_BYTES)`,
     )
   }
   if (
@@ -49,7 +49,7 @@ export function buildServer(service: ScoringService): FastifyInstance {
   app.setSerializerCompiler(serializerCompiler)
 
   app.setErrorHandler((error, request, reply) => {
-    const apiError = toApiError(error)
+    const apiError = toApiError(error, service.config.bodyLimitBytes)
     if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed')
     else request.log.info({ code: apiError.code, path: apiError.path }, apiError.message)
     return reply.code(apiError.statusCode).send(apiError.toBody())

@@ -1,4 +1,5 @@
 import type { Config } from '../src/config/index.ts'
+import { FEATURES } from '../src/features/catalogue.ts'
 import { computeFeatures } from '../src/features/compute.ts'
 import { createMatrix } from '../src/ml/matrix.ts'
 import { loadChampion } from '../src/registry/bundle.ts'
@@ -105,7 +106,7 @@ export class ScoringService {
           fail(
             index,
             'UNKNOWN_CONTACT',
-            `No events or contact record for key ${JSON.stringify(key)}`,
+            `No events or contact record before ${new Date(asOfMs).toISOString()} for key ${JSON.stringify(key)}`,
             ['contacts', index, 'key'],
           )
           continue
@@ -134,7 +135,24 @@ export class ScoringService {
   }
 }
 
-/** Copies a contact's features into `target` in bundle order; returns the problem when one is missing, unknown or not finite. */
+/** Values each feature unit can take; units not listed here are not range-checked. */
+const UNIT_RANGES: Record<string, [number, number]> = {
+  count: [0, Infinity],
+  share: [0, 1],
+  days: [0, Infinity],
+  ratio: [-1, 1],
+  flag: [0, 1],
+}
+
+const rangeOf = (name: string) => {
+  const unit = FEATURES.find((feature) => feature.name === name)?.unit
+  return unit ? UNIT_RANGES[unit] : undefined
+}
+
+/**
+ * Copies a contact's features into `target` in bundle order; returns the
+ * problem when one is missing, unknown, not finite or outside its unit's range.
+ */
 function copyFeatures(
   features: Record<string, number>,
   names: string[],
@@ -152,8 +170,15 @@ function copyFeatures(
     const name = names[j] as string
     const value = features[name]
     if (value === undefined) return { message: `Missing feature "${name}"`, path: [name] }
-    if (!Number.isFinite(value))
+    if (!Number.isFinite(value)) {
       return { message: `Feature "${name}" must be a finite number`, path: [name] }
+    }
+    const range = rangeOf(name)
+    if (range && (value < range[0] || value > range[1])) {
+      const allowed =
+        range[1] === Infinity ? `at least ${range[0]}` : `from ${range[0]} to ${range[1]}`
+      return { message: `Feature "${name}" must be ${allowed}, received ${value}`, path: [name] }
+    }
     target[offset + j] = value
   }
   return undefined

@@ -16,13 +16,11 @@ export const healthRoutes =
           .catch(() => false)
         const model = service.model?.manifest.version ?? null
         const ready = storeReachable && model !== null
-        return reply
-          .code(ready ? 200 : 503)
-          .send({
-            ready,
-            model,
-            store: { engine: service.store.engine, reachable: storeReachable },
-          })
+        return reply.code(ready ? 200 : 503).send({
+          ready,
+          model,
+          store: { engine: service.store.engine, reachable: storeReachable },
+        })
       },
     )
   }

@@ -20,18 +20,22 @@ export async function withStore<T>(work: (store: Store) => Promise<T>): Promise<
   }
 }
 
-/** A commander parser for an integer option of at least `min`. */
-export function integerAtLeast(min: number) {
+/** A commander parser for an integer option from `min` to `max`. */
+export function integerBetween(min: number, max: number) {
   return (value: string): number => {
     const parsed = Number(value)
-    if (!Number.isInteger(parsed) || parsed < min) {
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      const range = max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`
       throw new InvalidArgumentError(
-        `Expected an integer of at least ${min}, received ${JSON.stringify(value)}.`,
+        `Expected an integer ${range}, received ${JSON.stringify(value)}.`,
       )
     }
     return parsed
   }
 }
+
+/** A commander parser for an integer option of at least `min`. */
+export const integerAtLeast = (min: number) => integerBetween(min, Infinity)
 
 /** A commander parser for an ISO 8601 time, returned as epoch milliseconds. */
 export function isoTime(value: string): number {

@@ -73,7 +73,7 @@ async function ingestFolder(
 }
 
 async function readTruth(file: string): Promise<Map<string, string>> {
-  const records = readCsvObjects(await readFile(file, 'utf8'))
+  const { records } = readCsvObjects(await readFile(file, 'utf8'))
   return new Map(records.map(({ row }) => [row.contact_key ?? '', row.persona ?? '']))
 }
 
@@ -167,7 +167,7 @@ function formatSummary(summary: DemoSummary): string {
     '',
     '## Drift (PSI, the window personas were fitted on against the next one)',
     `- reference ${summary.drift.reference}, current ${summary.drift.current}: ` +
-      `${summary.drift.moderateOrMajor} features with PSI >= 0.1`,
+      `${summary.drift.moderateOrMajor} features with PSI >= 0.1; the five largest:`,
     ...summary.drift.top.map((d) => `- ${d.feature}: ${d.psi.toFixed(3)} (${d.level})`),
     '',
     '## Time per step (s)',

@@ -3,6 +3,7 @@ import { ConfigError } from '../config/index.ts'
 import { PayloadParseError } from '../events/types.ts'
 import { BundleError } from '../registry/bundle.ts'
 import { StoreLockedError } from '../store/client.ts'
+import { TrainingDataError } from '../../training/errors.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerFeatures } from './commands/features.ts'
 import { registerIngest } from './commands/ingest.ts'
@@ -17,7 +18,34 @@ const EXPECTED_ERRORS = [
   BundleError,
   PayloadParseError,
   InvalidArgumentError,
+  TrainingDataError,
+  // Raised by input checks of the learners and the simulator, with the value and the allowed range.
+  RangeError,
 ]
+
+type SystemError = NodeJS.ErrnoException & Record<string, unknown>
+
+const SYSTEM_ERRORS: Record<string, (error: SystemError) => string> = {
+  ENOENT: (error) => `Cannot read ${String(error.path)}: no such file or folder`,
+  EISDIR: (error) => `Cannot read ${String(error.path)}: it is a folder, expected a file`,
+  EACCES: (error) => `Cannot access ${String(error.path)}: permission denied`,
+  ECONNREFUSED: (error) =>
+    `Cannot connect to ${String(error.address)}:${String(error.port)} (connection refused); check CLICKHOUSE_URL`,
+  EADDRINUSE: (error) =>
+    `Cannot listen on ${String(error.address)}:${String(error.port)}: the port is in use; set SEGMENTS_PORT to a free one`,
+  EADDRNOTAVAIL: (error) =>
+    `Cannot listen on ${String(error.address)}: no such address on this machine; check SEGMENTS_HOST`,
+  ENOTFOUND: (error) =>
+    `Cannot resolve host ${String(error.hostname)}; check SEGMENTS_HOST or CLICKHOUSE_URL`,
+}
+
+/** A one-line description of an error a user can act on, or undefined for a bug, which keeps its stack trace. */
+function describeError(error: unknown): string | undefined {
+  if (EXPECTED_ERRORS.some((kind) => error instanceof kind)) return (error as Error).message
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  const describe = code ? SYSTEM_ERRORS[code] : undefined
+  return describe ? describe(error as SystemError) : undefined
+}
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command()
@@ -37,8 +65,9 @@ async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv)
   } catch (error) {
-    if (!EXPECTED_ERRORS.some((kind) => error instanceof kind)) throw error
-    process.stderr.write(`segments: ${(error as Error).message}\n`)
+    const message = describeError(error)
+    if (message === undefined) throw error
+    process.stderr.write(`segments: ${message}\n`)
     process.exitCode = error instanceof ConfigError ? 2 : 1
   }
 }

@@ -7,22 +7,44 @@ import { isTimeZone } from '../time-zone.ts'
 
 export const CONTACT_COLUMNS = ['contact_key', 'time_zone', 'created_at'] as const
 
-/** Reads header-keyed rows of a CSV file; a malformed record is returned with `error` set. */
-export function readCsvObjects(
-  text: string,
-): { row: Record<string, string>; raw: string; error?: string }[] {
+export interface CsvObjects {
+  columns: string[]
+  records: { row: Record<string, string>; raw: string; error?: string }[]
+}
+
+/** Reads a CSV file with a header row into header-keyed rows; a malformed record is returned with `error` set. */
+export function readCsvObjects(text: string): CsvObjects {
   const [header, ...records] = readCsv(text.replace(/^\uFEFF/, ''))
-  if (!header || header.error)
+  if (!header || header.error) {
     throw new PayloadParseError('csv', 'CSV file has no valid header row')
-  return records.map((record) => ({
-    row: Object.fromEntries(header.fields.map((name, j) => [name.trim(), record.fields[j] ?? ''])),
-    raw: record.raw,
-    error:
-      record.error ??
-      (record.fields.length === header.fields.length
-        ? undefined
-        : `expected ${header.fields.length} fields, received ${record.fields.length}`),
-  }))
+  }
+  const columns = header.fields.map((name) => name.trim())
+  return {
+    columns,
+    records: records.map((record) => ({
+      row: Object.fromEntries(columns.map((name, j) => [name, record.fields[j] ?? ''])),
+      raw: record.raw,
+      error:
+        record.error ??
+        (record.fields.length === columns.length
+          ? undefined
+          : `expected ${columns.length} fields as in the header, received ${record.fields.length}`),
+    })),
+  }
+}
+
+function checkContactColumns(columns: string[]): void {
+  const missing = CONTACT_COLUMNS.filter((name) => !columns.includes(name))
+  const unknown = columns.filter((name) => !(CONTACT_COLUMNS as readonly string[]).includes(name))
+  if (missing.length === 0 && unknown.length === 0) return
+  const problems = [
+    missing.length > 0 ? `missing ${missing.join(', ')}` : '',
+    unknown.length > 0 ? `unknown ${unknown.map((name) => JSON.stringify(name)).join(', ')}` : '',
+  ].filter(Boolean)
+  throw new PayloadParseError(
+    'csv',
+    `Contacts CSV header has ${problems.join(' and ')}; expected the columns ${CONTACT_COLUMNS.join(',')}`,
+  )
 }
 
 function parseContact(
@@ -51,16 +73,20 @@ function parseContact(
 /**
  * Stores contact records from CSV text with the columns `contact_key`,
  * `time_zone` (IANA name, may be empty) and `created_at` (ISO 8601). Invalid
- * rows go to `ingest_rejects`; the valid ones are stored.
+ * rows go to `ingest_rejects` and are returned; the valid ones are stored.
+ * Throws `PayloadParseError`, storing nothing, when the header is not exactly
+ * those columns.
  */
 export async function importContactsCsv(
   client: ClickHouseClient,
   text: string,
   source: string,
-): Promise<{ stored: number; rejected: number }> {
+): Promise<{ stored: number; rejects: IngestReject[] }> {
   const contacts: ContactRecord[] = []
   const rejects: IngestReject[] = []
-  readCsvObjects(text).forEach(({ row, raw, error }, index) => {
+  const { columns, records } = readCsvObjects(text)
+  checkContactColumns(columns)
+  records.forEach(({ row, raw, error }, index) => {
     const parsed = error ? { field: '', reason: `malformed record: ${error}` } : parseContact(row)
     if ('contactKey' in parsed) contacts.push(parsed)
     else
@@ -73,5 +99,5 @@ export async function importContactsCsv(
   })
   await storeContacts(client, contacts)
   await storeRejects(client, rejects, source)
-  return { stored: contacts.length, rejected: rejects.length }
+  return { stored: contacts.length, rejects }
 }

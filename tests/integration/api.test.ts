@@ -107,7 +107,7 @@ async function featuresOf(key: string): Promise<Record<string, number>> {
 async function ingestSimulation(outDir: string): Promise<void> {
   const contactsCsv = await readFile(join(outDir, 'contacts.csv'), 'utf8')
   const contacts = await importContactsCsv(store.client, contactsCsv, 'test:contacts.csv')
-  expect(contacts).toEqual({ stored: CONTACTS, rejected: 0 })
+  expect(contacts).toEqual({ stored: CONTACTS, rejects: [] })
 
   for (const file of summary.files.filter((name) => name.endsWith('.json'))) {
     const provider = file.startsWith('sendgrid/') ? 'sendgrid' : 'ses'
@@ -314,7 +314,7 @@ describe('score route', () => {
       key: 'nobody@example.com',
       error: {
         code: 'UNKNOWN_CONTACT',
-        message: 'No events or contact record for key "nobody@example.com"',
+        message: `No events or contact record before ${summary.cutoff} for key "nobody@example.com"`,
         path: ['contacts', 1, 'key'],
       },
     })

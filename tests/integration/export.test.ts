@@ -72,7 +72,7 @@ describe('exportFeatures', () => {
     const path = join(dir, 'features.csv')
     await exportFeatures(store.client, AS_OF, 'UTC', path, 'csv')
     const matrix = await computeFeatures(store.client, AS_OF, 'UTC')
-    const rows = readCsvObjects(await readFile(path, 'utf8'))
+    const rows = readCsvObjects(await readFile(path, 'utf8')).records
 
     expect(rows.map(({ row }) => row.contact_key)).toEqual(matrix.contactKeys)
     expect(rows.map(({ row }) => row.time_zone)).toEqual(['Europe/Warsaw', 'UTC'])

@@ -247,6 +247,16 @@ describe('ingestBody', () => {
 })
 
 describe('importContactsCsv', () => {
+  it('rejects a header with wrong columns', async () => {
+    const before = await countRows(store.client, 'contacts')
+    const body = 'email,tz,created_at\nada@example.com,UTC,2025-01-06T08:00:00Z\n'
+    await expect(importContactsCsv(store.client, body, 'test:header')).rejects.toThrow(
+      'Contacts CSV header has missing contact_key, time_zone and unknown "email", "tz"; ' +
+        'expected the columns contact_key,time_zone,created_at',
+    )
+    expect(await countRows(store.client, 'contacts')).toBe(before)
+  })
+
   it('rejects bad zone and time', async () => {
     const lines = [
       'contact_key,time_zone,created_at',
@@ -256,7 +266,7 @@ describe('importContactsCsv', () => {
       'dee@example.com,,2025-01-08T09:30:00+02:00',
     ]
 
-    const counts = await importContactsCsv(store.client, `${lines.join('\n')}\n`, 'test:contacts')
+    const result = await importContactsCsv(store.client, `${lines.join('\n')}\n`, 'test:contacts')
     const contacts = await queryRows<ContactRow>(
       store.client,
       'SELECT contact_key, time_zone, created_at FROM contacts ORDER BY contact_key',
@@ -267,7 +277,8 @@ describe('importContactsCsv', () => {
         'ORDER BY path',
     )
 
-    expect(counts).toEqual({ stored: 2, rejected: 2 })
+    expect(result.stored).toBe(2)
+    expect(result.rejects.map((reject) => reject.path)).toEqual(['[1].time_zone', '[2].created_at'])
     expect(contacts).toEqual([
       {
         contact_key: 'ada@example.com',

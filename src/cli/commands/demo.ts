@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { DEFAULT_BUNDLE, getConfig, integerAtLeast } from '../context.ts'
+import { getConfig, integerAtLeast } from '../context.ts'
 import { runDemo } from '../demo.ts'
 
 export function registerDemo(program: Command): void {
@@ -9,10 +9,10 @@ export function registerDemo(program: Command): void {
       'Run the whole pipeline on simulated data in a fresh embedded store: simulate, ingest, ' +
         'features, personas, churn, bundle, HTTP scoring, drift, report',
     )
-    .option('--contacts <n>', 'simulated contacts', integerAtLeast(50), 20_000)
-    .option('--days <n>', 'simulated days of history', integerAtLeast(90), 120)
+    .option('--contacts <n>', 'simulated contacts (at least 50)', integerAtLeast(50), 20_000)
+    .option('--days <n>', 'simulated days of history (at least 90)', integerAtLeast(90), 120)
     .option('--seed <n>', 'seed of every random step', integerAtLeast(0), 7)
-    .option('--k <n>', 'number of personas', integerAtLeast(2), 8)
+    .option('--k <n>', 'number of personas (at least 2)', integerAtLeast(2), 8)
     .option('--horizon <days>', 'churn horizon in days', integerAtLeast(1), 30)
     .option('--sample <n>', 'contacts scored over HTTP', integerAtLeast(1), 1000)
     .option(
@@ -20,7 +20,11 @@ export function registerDemo(program: Command): void {
       'folder for the simulation, the store and the report (emptied first)',
       '.data/demo',
     )
-    .option('--name <name>', 'bundle name', DEFAULT_BUNDLE)
+    .option(
+      '--name <name>',
+      'bundle name (kept apart from the one `train` and `serve` use)',
+      'demo',
+    )
     .action(async (opts) => {
       await runDemo(
         getConfig(),

@@ -13,6 +13,9 @@ function parseFormat(value: string): Provider {
   )
 }
 
+/** Rejected rows printed to stderr; all of them are kept in `ingest_rejects`. */
+const SHOWN_REJECTS = 10
+
 export function registerIngest(program: Command): void {
   program
     .command('ingest')
@@ -53,12 +56,20 @@ export function registerIngest(program: Command): void {
     .argument('<file>', 'CSV file')
     .action(async (file: string) => {
       await withStore(async (store) => {
-        const counts = await importContactsCsv(
+        const { stored, rejects } = await importContactsCsv(
           store.client,
           await readFile(file, 'utf8'),
           `file:${file}`,
         )
-        process.stdout.write(`${JSON.stringify(counts)}\n`)
+        for (const reject of rejects.slice(0, SHOWN_REJECTS)) {
+          process.stderr.write(`segments: ${file} ${reject.path}: ${reject.reason}\n`)
+        }
+        if (rejects.length > SHOWN_REJECTS) {
+          process.stderr.write(
+            `segments: ${rejects.length - SHOWN_REJECTS} more rejects in ingest_rejects\n`,
+          )
+        }
+        process.stdout.write(`${JSON.stringify({ stored, rejected: rejects.length })}\n`)
       })
     })
 }

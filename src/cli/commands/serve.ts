@@ -19,15 +19,23 @@ export function registerServe(program: Command): void {
       } catch (error) {
         app.log.warn(
           { err: error },
-          'no model loaded; /v1/score answers 503 until a bundle is trained',
+          'no model loaded; /v1/score answers 503 until a bundle is trained and serve is restarted',
         )
       }
-      const close = async () => {
+      const close = async (signal: string) => {
+        app.log.info({ signal }, 'stopping: finishing requests in flight')
         await app.close()
         await store.close()
+        app.log.info('stopped')
+      }
+      try {
+        await app.listen({ host: config.host, port: config.port })
+      } catch (error) {
+        await app.close()
+        await store.close()
+        throw error
       }
       process.once('SIGINT', close)
       process.once('SIGTERM', close)
-      await app.listen({ host: config.host, port: config.port })
     })
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { simulate } from '../../simulate/simulate.ts'
-import { integerAtLeast } from '../context.ts'
+import { integerAtLeast, integerBetween } from '../context.ts'
 import { startProgress } from '../progress.ts'
 
 export function registerSimulate(program: Command): void {
@@ -10,8 +10,13 @@ export function registerSimulate(program: Command): void {
       'Write simulated ESP events (SendGrid batches, SES notifications), contacts and ground truth',
     )
     .requiredOption('--out <dir>', 'output folder')
-    .option('--contacts <n>', 'number of contacts', integerAtLeast(1), 20_000)
-    .option('--days <n>', 'days of history', integerAtLeast(1), 120)
+    .option('--contacts <n>', 'number of contacts (at least 1)', integerAtLeast(1), 20_000)
+    .option(
+      '--days <n>',
+      'days of history, 31 to 3660; the cutoff in truth.csv is 30 days before the end',
+      integerBetween(31, 3660),
+      120,
+    )
     .option('--seed <n>', 'seed; the same seed writes the same bytes', integerAtLeast(0), 7)
     .action(async (opts) => {
       const progress = startProgress('simulate')
