@@ -4,7 +4,8 @@ import { computeFeatures, type FeatureMatrix } from '../src/features/compute.ts'
 import { churnLabels } from '../src/features/labels.ts'
 import { toRows } from '../src/ml/matrix.ts'
 import { featureReferences } from '../src/drift/psi.ts'
-import { publishBundle, setChampion } from '../src/registry/bundle.ts'
+import { publishBundle } from '../src/registry/bundle.ts'
+import { promote } from '../src/registry/champion.ts'
 import { BUNDLE_FORMAT_VERSION, BUNDLE_KIND, type Manifest } from '../src/registry/manifest.ts'
 import { CHURN_FEATURES, trainChurn, type ChurnTraining } from './churn.ts'
 import { trainPersonas, type PersonaTraining } from './personas.ts'
@@ -215,7 +216,7 @@ export async function fitBundle(
     'persona-centroids.json': JSON.stringify(toRows(personas.centroids)),
     'churn-forest.json': JSON.stringify(churn.model.toJSON()),
   })
-  await setChampion(options.modelsDir, options.name, version)
+  await promote(options.modelsDir, options.name, version, createdAt)
   onStage({ stage: 'bundle', done: 1, total: 1 })
   return { dir: published.dir, manifest: published.manifest, train, test, personas, churn }
 }

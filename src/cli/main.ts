@@ -7,6 +7,7 @@ import { TrainingDataError } from '../../training/errors.ts'
 import { registerDemo } from './commands/demo.ts'
 import { registerFeatures } from './commands/features.ts'
 import { registerIngest } from './commands/ingest.ts'
+import { registerModels } from './commands/models.ts'
 import { registerServe } from './commands/serve.ts'
 import { registerSimulate } from './commands/simulate.ts'
 import { registerTrain } from './commands/train.ts'
@@ -58,6 +59,7 @@ async function main(argv: string[]): Promise<void> {
     registerIngest,
     registerFeatures,
     registerTrain,
+    registerModels,
     registerServe,
   ]) {
     register(program)

@@ -9,6 +9,7 @@ import {
   readChampion,
   setChampion,
 } from '../../src/registry/bundle.ts'
+import { promote, rollback } from '../../src/registry/champion.ts'
 import type { Manifest } from '../../src/registry/manifest.ts'
 import { makeTempDir } from '../helpers/integration.ts'
 
@@ -258,5 +259,60 @@ describe('champion pointer', () => {
     expect(error).toBeInstanceOf(BundleError)
     expect((error as BundleError).file).toBe(path)
     expect((error as Error).message).toContain(`${path}: version: `)
+  })
+})
+
+describe('promote and rollback', () => {
+  async function publishVersions(...versions: string[]): Promise<string> {
+    const modelsDir = await freshModelsDir()
+    for (const version of versions)
+      await publishBundle(modelsDir, minimalManifest(version), ARTIFACTS)
+    return modelsDir
+  }
+
+  it('promotes a checked version', async () => {
+    const modelsDir = await publishVersions('v1', 'v2')
+    await promote(modelsDir, NAME, 'v1')
+    await promote(modelsDir, NAME, 'v2')
+    expect(await readChampion(modelsDir, NAME)).toBe('v2')
+  })
+
+  it('rejects an unknown version', async () => {
+    const modelsDir = await publishVersions('v1')
+    await expect(promote(modelsDir, NAME, 'v9')).rejects.toThrow(
+      `Invalid model bundle file ${join(modelsDir, NAME, 'v9')}: is not a published version of segments; published: v1`,
+    )
+  })
+
+  it('keeps the champion when a check fails', async () => {
+    const modelsDir = await publishVersions('v1', 'v2')
+    await promote(modelsDir, NAME, 'v1')
+    await writeFile(join(modelsDir, NAME, 'v2', 'churn-forest.json'), 'altered')
+    await expect(promote(modelsDir, NAME, 'v2')).rejects.toBeInstanceOf(BundleError)
+    expect(await readChampion(modelsDir, NAME)).toBe('v1')
+  })
+
+  it('rolls back to the previous champion', async () => {
+    const modelsDir = await publishVersions('v1', 'v2', 'v3')
+    await promote(modelsDir, NAME, 'v1')
+    await promote(modelsDir, NAME, 'v2')
+    await promote(modelsDir, NAME, 'v3')
+    expect(await rollback(modelsDir, NAME)).toBe('v2')
+    expect(await readChampion(modelsDir, NAME)).toBe('v2')
+  })
+
+  it('skips a previous champion that no longer loads', async () => {
+    const modelsDir = await publishVersions('v1', 'v2', 'v3')
+    for (const version of ['v1', 'v2', 'v3']) await promote(modelsDir, NAME, version)
+    await rm(join(modelsDir, NAME, 'v2', 'persona-scaler.json'))
+    expect(await rollback(modelsDir, NAME)).toBe('v1')
+  })
+
+  it('fails without an earlier champion', async () => {
+    const modelsDir = await publishVersions('v1')
+    await promote(modelsDir, NAME, 'v1')
+    await expect(rollback(modelsDir, NAME)).rejects.toThrow(
+      'holds no earlier champion of segments that still loads; the champion stays v1',
+    )
   })
 })
