@@ -99,6 +99,9 @@ export class ScoringService {
         keys,
       )
       const rowOf = new Map(computed.contactKeys.map((key, row) => [key, row]))
+      // The bundle's column order may differ from the catalogue's, so columns are matched by name.
+      const columnOf = names.map((name) => computed.featureNames.indexOf(name))
+      const width = computed.matrix.cols
       for (const index of byKey) {
         const key = contacts[index]?.key as string
         const row = rowOf.get(normalizeKey(key))
@@ -111,10 +114,9 @@ export class ScoringService {
           )
           continue
         }
-        rows.data.set(
-          computed.matrix.data.subarray(row * names.length, (row + 1) * names.length),
-          index * names.length,
-        )
+        columnOf.forEach((column, j) => {
+          rows.data[index * names.length + j] = computed.matrix.data[row * width + column] as number
+        })
         scorable.push(index)
       }
     }
@@ -135,18 +137,22 @@ export class ScoringService {
   }
 }
 
-/** Values each feature unit can take; units not listed here are not range-checked. */
+/**
+ * Values each feature unit can take. The bounds of counts and other units are
+ * far past real data but keep squares and sums in the models finite.
+ */
 const UNIT_RANGES: Record<string, [number, number]> = {
-  count: [0, Infinity],
+  count: [0, 1e9],
   share: [0, 1],
-  days: [0, Infinity],
+  days: [0, 36_500],
   ratio: [-1, 1],
   flag: [0, 1],
 }
+const OTHER_RANGE: [number, number] = [-1e9, 1e9]
 
-const rangeOf = (name: string) => {
+const rangeOf = (name: string): [number, number] => {
   const unit = FEATURES.find((feature) => feature.name === name)?.unit
-  return unit ? UNIT_RANGES[unit] : undefined
+  return (unit && UNIT_RANGES[unit]) || OTHER_RANGE
 }
 
 /**
@@ -173,11 +179,12 @@ function copyFeatures(
     if (!Number.isFinite(value)) {
       return { message: `Feature "${name}" must be a finite number`, path: [name] }
     }
-    const range = rangeOf(name)
-    if (range && (value < range[0] || value > range[1])) {
-      const allowed =
-        range[1] === Infinity ? `at least ${range[0]}` : `from ${range[0]} to ${range[1]}`
-      return { message: `Feature "${name}" must be ${allowed}, received ${value}`, path: [name] }
+    const [min, max] = rangeOf(name)
+    if (value < min || value > max) {
+      return {
+        message: `Feature "${name}" must be from ${min} to ${max}, received ${value}`,
+        path: [name],
+      }
     }
     target[offset + j] = value
   }

@@ -39,12 +39,22 @@ export const integerAtLeast = (min: number) => integerBetween(min, Infinity)
 
 /** A commander parser for an ISO 8601 time, returned as epoch milliseconds. */
 export function isoTime(value: string): number {
-  const ms = Date.parse(value)
+  // Without an offset Date.parse takes the machine's local time, which would make results depend on it.
+  const hasOffset = /(Z|[+-]\d{2}:?\d{2})$/i.test(value.trim())
+  const ms = hasOffset ? Date.parse(value) : Number.NaN
   if (!Number.isFinite(ms))
     throw new InvalidArgumentError(
-      `Expected an ISO 8601 time such as 2025-04-06T00:00:00Z, received ${JSON.stringify(value)}.`,
+      `Expected an ISO 8601 time with Z or an offset, such as 2025-04-06T00:00:00Z, received ${JSON.stringify(value)}.`,
     )
   return ms
 }
 
 export const DEFAULT_BUNDLE = 'segments'
+
+/** A commander parser for a bundle name, checked before any work starts. */
+export function bundleName(value: string): string {
+  if (/^[a-z0-9][a-z0-9_-]*$/.test(value)) return value
+  throw new InvalidArgumentError(
+    `Expected a bundle name of lower-case letters, digits, _ and -, received ${JSON.stringify(value)}.`,
+  )
+}

@@ -37,6 +37,8 @@ export function startProgress(
   let nextQuarter = 1
   return {
     update(done, total) {
+      // One step has no progress worth a line.
+      if (total <= 1) return
       while (total > 0 && done / total >= nextQuarter / 4 && nextQuarter <= 4) {
         stream.write(`${label}: ${nextQuarter * 25}% (${done}/${total})\n`)
         nextQuarter += 1

@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { storeContacts, storeRejects, type ContactRecord } from '../store/events.ts'
 import { readCsv } from './csv-reader.ts'
-import { isoTimeToMs } from './fields.ts'
+import { isoTimeToMs, MAX_TIME_MS, MIN_TIME_MS } from './fields.ts'
 import { PayloadParseError, type IngestReject } from './types.ts'
 import { isTimeZone } from '../time-zone.ts'
 
@@ -47,13 +47,29 @@ function checkContactColumns(columns: string[]): void {
   )
 }
 
+/** Lists the time zones the engine knows, which feature queries can use. */
+async function engineZones(client: ClickHouseClient): Promise<Set<string>> {
+  const result = await client.query({
+    query: 'SELECT time_zone FROM system.time_zones',
+    format: 'JSONEachRow',
+  })
+  return new Set((await result.json<{ time_zone: string }>()).map((row) => row.time_zone))
+}
+
+/** Addresses are lower-cased as the event adapters do; other ids keep their case. */
+const normalizeKey = (key: string) => {
+  const trimmed = key.trim()
+  return trimmed.includes('@') ? trimmed.toLowerCase() : trimmed
+}
+
 function parseContact(
   row: Record<string, string>,
+  zones: Set<string>,
 ): ContactRecord | { field: string; reason: string } {
-  const contactKey = (row.contact_key ?? '').trim().toLowerCase()
+  const contactKey = normalizeKey(row.contact_key ?? '')
   if (!contactKey) return { field: 'contact_key', reason: 'contact_key: missing' }
   const timeZone = (row.time_zone ?? '').trim()
-  if (timeZone && !isTimeZone(timeZone)) {
+  if (timeZone && (!isTimeZone(timeZone) || !zones.has(timeZone))) {
     return {
       field: 'time_zone',
       reason: `time_zone: expected an IANA time zone such as Europe/Warsaw, received ${JSON.stringify(timeZone)}`,
@@ -61,10 +77,10 @@ function parseContact(
   }
   const createdText = (row.created_at ?? '').trim()
   const createdAtMs = isoTimeToMs(createdText)
-  if (!Number.isFinite(createdAtMs)) {
+  if (!Number.isFinite(createdAtMs) || createdAtMs < MIN_TIME_MS || createdAtMs >= MAX_TIME_MS) {
     return {
       field: 'created_at',
-      reason: `created_at: expected an ISO 8601 time with an offset, received ${JSON.stringify(createdText)}`,
+      reason: `created_at: expected an ISO 8601 time with an offset from 2000 to 2099, received ${JSON.stringify(createdText)}`,
     }
   }
   return { contactKey, timeZone, createdAtMs }
@@ -86,8 +102,11 @@ export async function importContactsCsv(
   const rejects: IngestReject[] = []
   const { columns, records } = readCsvObjects(text)
   checkContactColumns(columns)
+  const zones = await engineZones(client)
   records.forEach(({ row, raw, error }, index) => {
-    const parsed = error ? { field: '', reason: `malformed record: ${error}` } : parseContact(row)
+    const parsed = error
+      ? { field: '', reason: `malformed record: ${error}` }
+      : parseContact(row, zones)
     if ('contactKey' in parsed) contacts.push(parsed)
     else
       rejects.push({

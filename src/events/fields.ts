@@ -17,9 +17,24 @@ export class Invalid {
   constructor(readonly message: string) {}
 }
 
+/**
+ * Serializes a received record or value as JSON, or describes it when it
+ * cannot be: JSON.stringify overflows the stack on values nested thousands
+ * of levels deep, which a request body can hold.
+ */
+export function safeJson(input: unknown): string {
+  try {
+    return JSON.stringify(input) ?? String(input)
+  } catch {
+    return Array.isArray(input)
+      ? '[an array too deeply nested to show]'
+      : '{a value too deeply nested to show}'
+  }
+}
+
 /** Formats a received value for a message, shortened to MAX_SHOWN_CHARS characters. */
 export function showValue(input: unknown): string {
-  const text = JSON.stringify(input) ?? String(input)
+  const text = safeJson(input)
   return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}…` : text
 }
 

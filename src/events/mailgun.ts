@@ -15,6 +15,7 @@ import {
   optionalText,
   requiredText,
   unixSeconds,
+  safeJson,
 } from './fields.ts'
 import {
   PROVIDER_NAMES,
@@ -131,7 +132,7 @@ function toEvent(data: EventData, type: EventType, bounceKind: BounceKind): Even
 }
 
 function addBody(collector: ResultCollector, body: Record<string, unknown>): void {
-  const raw = () => JSON.stringify(body)
+  const raw = () => safeJson(body)
   const record = body['event-data']
   if (!isJsonObject(record)) {
     collector.reject('event-data', `event-data: ${expectedMessage('an object', record)}`, raw)

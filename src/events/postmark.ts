@@ -13,6 +13,7 @@ import {
   optionalId,
   optionalText,
   requiredText,
+  safeJson,
 } from './fields.ts'
 import {
   PROVIDER_NAMES,
@@ -224,7 +225,7 @@ function recordEvent(
   collector: ResultCollector,
   body: Record<string, unknown>,
 ): EventFields | undefined {
-  const raw = () => JSON.stringify(body)
+  const raw = () => safeJson(body)
   const at = { base: '', field: 'RecordType', raw }
   const type = lookupEventType(collector, RECORD_TYPES, body.RecordType, at)
   if (type === 'delivered') return deliveryEvent(collector, raw, body)

@@ -134,6 +134,7 @@ export class ResultCollector {
       machineOpen: fields.type === 'open' && fields.machineOpen,
       bounceKind: fields.type === 'bounce' ? fields.bounceKind : '',
     }
+    event.eventId = event.eventId.trim()
     if (event.eventId === '') event.eventId = contentEventId(this.provider, event)
     if (this.events.has(event.eventId)) this.duplicates += 1
     else this.events.set(event.eventId, event)

@@ -12,6 +12,7 @@ import {
   optionalText,
   requiredText,
   unixSeconds,
+  safeJson,
 } from './fields.ts'
 import {
   PROVIDER_NAMES,
@@ -101,7 +102,7 @@ function toEvent(event: SendGridEvent, type: EventType): EventFields {
 
 function addRecord(collector: ResultCollector, record: unknown, index: number): void {
   const base = `[${index}]`
-  const raw = () => JSON.stringify(record)
+  const raw = () => safeJson(record)
   if (!isJsonObject(record)) {
     collector.reject(base, expectedMessage('an event object', record), raw)
     return

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod'
 import { contentEventId } from './event-id.ts'
-import { Invalid, expectedMessage, parseEmail } from './fields.ts'
+import { Invalid, expectedMessage, parseEmail, safeJson } from './fields.ts'
 import {
   PROVIDER_NAMES,
   ResultCollector,
@@ -157,7 +157,7 @@ function addSnsMessage(context: RecordContext, envelope: Record<string, unknown>
 }
 
 function addElement(collector: ResultCollector, record: unknown, base: string): void {
-  const raw = () => JSON.stringify(record)
+  const raw = () => safeJson(record)
   const context = { collector, base, raw }
   if (!isJsonObject(record)) {
     collector.reject(base, expectedMessage('an SNS message or an SES event record', record), raw)

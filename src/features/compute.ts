@@ -12,13 +12,44 @@ export interface FeatureMatrix {
   matrix: Matrix
 }
 
-/** Lists the distinct time zones of stored contacts. */
+/**
+ * Lists the distinct time zones of stored contacts that the engine knows;
+ * contacts with any other zone get the default zone in feature queries.
+ */
 export async function listTimeZones(client: ClickHouseClient): Promise<string[]> {
   const result = await client.query({
-    query: "SELECT DISTINCT time_zone FROM contacts WHERE time_zone != '' ORDER BY time_zone",
+    query: `SELECT DISTINCT time_zone FROM contacts
+            WHERE time_zone IN (SELECT time_zone FROM system.time_zones)
+            ORDER BY time_zone`,
     format: 'JSONEachRow',
   })
   return (await result.json<{ time_zone: string }>()).map((row) => row.time_zone)
+}
+
+/** Raised when the configured default zone is one ClickHouse does not know. */
+export class UnknownZoneError extends RangeError {
+  constructor(zone: string) {
+    super(
+      `SEGMENTS_DEFAULT_TIME_ZONE: ClickHouse does not know the time zone ${JSON.stringify(zone)}; ` +
+        'use a name from its system.time_zones table, such as Europe/Warsaw',
+    )
+    this.name = 'UnknownZoneError'
+  }
+}
+
+/** Lists the zones for a feature query, checking that the engine knows the default zone. */
+export async function zonesForQuery(
+  client: ClickHouseClient,
+  defaultZone: string,
+): Promise<string[]> {
+  const result = await client.query({
+    query: 'SELECT count() AS known FROM system.time_zones WHERE time_zone = {zone:String}',
+    query_params: { zone: defaultZone },
+    format: 'JSONEachRow',
+  })
+  const [row] = await result.json<{ known: number }>()
+  if (!row || row.known === 0) throw new UnknownZoneError(defaultZone)
+  return listTimeZones(client)
 }
 
 /** A Float64Array that doubles its capacity as rows are appended. */
@@ -58,7 +89,7 @@ export async function computeFeatures(
   defaultZone: string,
   onlyKeys?: string[],
 ): Promise<FeatureMatrix> {
-  const zones = await listTimeZones(client)
+  const zones = await zonesForQuery(client, defaultZone)
   const filterKeys = onlyKeys !== undefined
   const result = await client.query({
     query: buildFeatureQuery({ zones, defaultZone, filterKeys }),

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs'
 import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import type { ClickHouseClient } from '@clickhouse/client'
-import { listTimeZones } from './compute.ts'
+import { zonesForQuery } from './compute.ts'
 import { buildFeatureQuery } from './sql.ts'
 
 export const EXPORT_FORMATS = { parquet: 'Parquet', csv: 'CSVWithNames' } as const
@@ -27,7 +27,7 @@ export async function exportFeatures(
   path: string,
   format: ExportFormat,
 ): Promise<void> {
-  const zones = await listTimeZones(client)
+  const zones = await zonesForQuery(client, defaultZone)
   const query = `${buildFeatureQuery({ zones, defaultZone })}\nFORMAT ${EXPORT_FORMATS[format]}`
   const result = await client.exec({
     query,

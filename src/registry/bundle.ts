@@ -92,6 +92,34 @@ export function readJsonArtifact(bundle: LoadedBundle, name: string): unknown {
   }
 }
 
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes temporary folders left by publishers that died mid-write: their
+ * names end with the writer's process id, and that process is gone.
+ */
+async function removeAbandonedFolders(parent: string): Promise<void> {
+  let names: string[]
+  try {
+    names = await readdir(parent)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const pid = /^\.tmp-.+-(\d+)$/.exec(name)?.[1]
+    if (pid && Number(pid) !== process.pid && !isAlive(Number(pid))) {
+      await rm(join(parent, name), { recursive: true, force: true })
+    }
+  }
+}
+
 /** Artifact names are plain file names, so no manifest entry can point outside its bundle. */
 const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
@@ -114,6 +142,7 @@ export async function publishBundle(
   }
   const parent = join(modelsDir, manifest.name)
   const dir = join(parent, manifest.version)
+  await removeAbandonedFolders(parent)
   if (await exists(dir)) {
     throw new BundleError(
       dir,
@@ -139,7 +168,9 @@ export async function publishBundle(
   }
 }
 
-const championSchema = z.object({ version: z.string().min(1) })
+const championSchema = z.object({
+  version: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a version folder name'),
+})
 
 /** Marks `version` as the champion of `name`, replacing the pointer file atomically. */
 export async function setChampion(modelsDir: string, name: string, version: string): Promise<void> {

@@ -301,7 +301,7 @@ describe('importContactsCsv', () => {
         provider: 'csv',
         path: '[2].created_at',
         reason:
-          'created_at: expected an ISO 8601 time with an offset, ' +
+          'created_at: expected an ISO 8601 time with an offset from 2000 to 2099, ' +
           'received "2025-02-30T00:00:00Z"',
         raw: lines[3],
       },

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { getConfig, integerAtLeast } from '../context.ts'
+import { bundleName, getConfig, integerAtLeast } from '../context.ts'
 import { runDemo } from '../demo.ts'
 
 export function registerDemo(program: Command): void {
@@ -23,6 +23,7 @@ export function registerDemo(program: Command): void {
     .option(
       '--name <name>',
       'bundle name (kept apart from the one `train` and `serve` use)',
+      bundleName,
       'demo',
     )
     .action(async (opts) => {

@@ -13,6 +13,16 @@ function parseFormat(value: string): Provider {
   )
 }
 
+/** Why a file could not be ingested, or undefined for an error that is not the file's fault. */
+function fileProblem(error: unknown): string | undefined {
+  if (error instanceof PayloadParseError) return error.message
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'no such file'
+  if (code === 'EISDIR') return 'is a folder, expected a file'
+  if (code === 'EACCES') return 'permission denied'
+  return undefined
+}
+
 /** Rejected rows printed to stderr; all of them are kept in `ingest_rejects`. */
 const SHOWN_REJECTS = 10
 
@@ -26,25 +36,22 @@ export function registerIngest(program: Command): void {
       await withStore(async (store) => {
         const progress = startProgress('ingest')
         const batcher = new IngestBatcher(store.client)
-        const unparseable: string[] = []
+        const skipped: string[] = []
         for (const [index, file] of files.entries()) {
           try {
             await batcher.add(opts.format, await readFile(file, 'utf8'), `file:${file}`)
           } catch (error) {
-            if (!(error instanceof PayloadParseError)) throw error
-            unparseable.push(file)
-            process.stderr.write(
-              `segments: ${file}: ${error.message}; nothing from it was stored\n`,
-            )
+            const reason = fileProblem(error)
+            if (reason === undefined) throw error
+            skipped.push(file)
+            process.stderr.write(`segments: ${file}: ${reason}; nothing from it was stored\n`)
           }
           progress.update(index + 1, files.length)
         }
         const total = await batcher.finish()
         progress.stop()
-        process.stdout.write(
-          `${JSON.stringify({ ...total, unparseableFiles: unparseable.length })}\n`,
-        )
-        if (unparseable.length > 0) process.exitCode = 1
+        process.stdout.write(`${JSON.stringify({ ...total, skippedFiles: skipped.length })}\n`)
+        if (skipped.length > 0) process.exitCode = 1
       })
     })
 

@@ -1,6 +1,13 @@
 import type { Command } from 'commander'
 import { trainBundle } from '../../../training/pipeline.ts'
-import { DEFAULT_BUNDLE, getConfig, integerAtLeast, isoTime, withStore } from '../context.ts'
+import {
+  bundleName,
+  DEFAULT_BUNDLE,
+  getConfig,
+  integerAtLeast,
+  isoTime,
+  withStore,
+} from '../context.ts'
 import { startProgress } from '../progress.ts'
 
 export function registerTrain(program: Command): void {
@@ -15,7 +22,12 @@ export function registerTrain(program: Command): void {
     .option('--k <n>', 'number of personas', integerAtLeast(2), 8)
     .option('--seed <n>', 'seed of every random step', integerAtLeast(0), 7)
     .option('--trees <n>', 'trees in the churn forest', integerAtLeast(1), 100)
-    .option('--name <name>', 'bundle name', DEFAULT_BUNDLE)
+    .option(
+      '--name <name>',
+      'bundle name: lower-case letters, digits, _ and -',
+      bundleName,
+      DEFAULT_BUNDLE,
+    )
     .action(async (opts) => {
       const config = getConfig()
       await withStore(async (store) => {

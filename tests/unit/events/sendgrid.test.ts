@@ -299,3 +299,15 @@ describe('sendgrid adapter body errors', () => {
     expect(parseSendGrid('[]')).toEqual({ events: [], rejects: [], ignored: 0, duplicates: 0 })
   })
 })
+
+describe('sendgrid adapter with deep nesting', () => {
+  it('rejects a deeply nested record', () => {
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`
+    const good = '{"email":"ok@example.com","timestamp":1741504500,"event":"open","sg_event_id":"g1"}'
+    const bad = `{"email":"x","timestamp":1741504500,"event":"open","sg_event_id":"b1","extra":${deep}}`
+    const result = parseSendGrid(`[${good},${bad}]`)
+    expect(result.events.map((event) => event.eventId)).toEqual(['g1'])
+    expect(result.rejects).toHaveLength(1)
+    expect(result.rejects[0]?.path).toBe('[1].email')
+  })
+})
