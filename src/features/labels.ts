@@ -1,11 +1,12 @@
 import type { ClickHouseClient } from '@clickhouse/client'
-import { classifiedEventsSql } from './sql.ts'
+import { engagedContactsSql } from './sql.ts'
 
 const DAY_MS = 86_400_000
 
 /**
  * Returns the contacts with a human open or click in [asOf, asOf + horizon):
- * the complement among eligible contacts is the churn label.
+ * the complement among eligible contacts is the churn label. Opens and clicks
+ * are classified by the same rules as the features.
  */
 export async function findEngagedAfter(
   client: ClickHouseClient,
@@ -13,7 +14,7 @@ export async function findEngagedAfter(
   horizonDays: number,
 ): Promise<Set<string>> {
   const result = await client.query({
-    query: `SELECT DISTINCT contact_key FROM (${classifiedEventsSql()}) WHERE engaged`,
+    query: engagedContactsSql(),
     query_params: { from: Math.round(asOfMs), to: Math.round(asOfMs + horizonDays * DAY_MS) },
     format: 'JSONEachRow',
   })

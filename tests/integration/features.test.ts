@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NormalizedEvent } from '../../src/events/types.ts'
-import { FEATURE_NAMES } from '../../src/features/catalogue.ts'
+import { FEATURE_NAMES, OPEN_DELAY_CAP_MINUTES } from '../../src/features/catalogue.ts'
 import { computeFeatures, type FeatureMatrix } from '../../src/features/compute.ts'
 import { churnLabels } from '../../src/features/labels.ts'
 import { openStore, type Store } from '../../src/store/client.ts'
@@ -67,6 +67,12 @@ const LATER: NormalizedEvent[] = [
   event(A, 'm5', 'delivered', '2025-04-02T06:30:00Z'),
   event(A, 'm5', 'open', '2025-04-02T20:00:00Z'),
   event(B, 'm6', 'click', '2025-04-03T06:30:00Z'),
+  event(B, 'm6', 'bounce', '2025-04-04T06:30:00Z', { bounceKind: 'hard' }),
+  event(B, 'm6', 'complaint', '2025-04-05T06:30:00Z'),
+  // A scanner click and a flagged open: c stays without human engagement.
+  event(C, 'm7', 'delivered', '2025-04-02T08:00:00Z'),
+  event(C, 'm7', 'click', '2025-04-02T08:00:01Z'),
+  event(C, 'm7', 'open', '2025-04-02T08:00:02Z', { machineOpen: true }),
 ]
 
 let dir: string
@@ -167,6 +173,65 @@ describe('computeFeatures', () => {
     expect(c.tenure_days).toBe(2)
     expect(c.engagement_trend).toBe(0)
     for (const value of Object.values(c)) expect(Number.isFinite(value)).toBe(true)
+  })
+
+  it('counts each window by hand', async () => {
+    const a = valuesOf(await computeFeatures(store.client, AS_OF, 'UTC'), A)
+    // m2 falls in the last 7 days, m1 and m2 in the last 30 and 90.
+    expect([a.sends_7d, a.sends_30d, a.sends_90d]).toEqual([1, 2, 2])
+    expect([a.delivered_7d, a.delivered_30d, a.delivered_90d]).toEqual([1, 2, 2])
+    expect([a.opens_7d, a.opens_30d]).toEqual([1, 2])
+    expect([a.clicks_7d, a.clicks_30d]).toEqual([0, 1])
+    expect([a.opened_campaigns_7d, a.opened_campaigns_90d]).toEqual([1, 1])
+    expect([a.clicked_campaigns_7d, a.clicked_campaigns_90d]).toEqual([0, 1])
+    expect([a.open_rate_7d, a.open_rate_30d]).toEqual([1, 1])
+    expect([a.click_rate_7d, a.click_rate_30d]).toEqual([0, 0.5])
+    expect([a.click_to_open_rate_7d, a.click_to_open_rate_90d]).toEqual([0, 0.5])
+    expect(a.raw_opens_90d).toBe(3)
+    expect(a.machine_opens_90d).toBe(1)
+    expect(a.raw_clicks_90d).toBe(2)
+    expect(a.scanner_clicks_90d).toBe(1)
+  })
+
+  it('computes delays and recency by hand', async () => {
+    const features = await computeFeatures(store.client, AS_OF, 'UTC')
+    const a = valuesOf(features, A)
+    // m1: 06:30:05 to 22:30:00 is 959 min 55 s; m2: 06:30:05 to 07:30:00 is 59 min 55 s.
+    expect(a.median_open_delay_minutes).toBeCloseTo((959 + 55 / 60 + (59 + 55 / 60)) / 2, 9)
+    expect(a.days_since_last_open).toBeCloseTo(16.5 / 24, 12)
+    expect(a.days_since_last_click).toBeCloseTo(
+      (AS_OF - Date.parse('2025-03-09T22:31:00Z')) / DAY,
+      12,
+    )
+    const b = valuesOf(features, B)
+    // 12:00 to 17:45 UTC.
+    expect(b.median_open_delay_minutes).toBe(345)
+    expect(b.days_since_last_click).toBe(365)
+    const c = valuesOf(features, C)
+    expect(c.median_open_delay_minutes).toBe(OPEN_DELAY_CAP_MINUTES)
+    expect(c.days_since_last_open).toBe(365)
+  })
+
+  it('profiles days and hours by hand', async () => {
+    const features = await computeFeatures(store.client, AS_OF, 'UTC')
+    const a = valuesOf(features, A)
+    // 23:30 and 23:31 on Sunday, 09:30 on Monday, Warsaw time.
+    expect(a.day_of_week_share_sun).toBeCloseTo(2 / 3, 12)
+    expect(a.day_of_week_share_mon).toBeCloseTo(1 / 3, 12)
+    const angles = [23.5, 23 + 31 / 60, 9.5].map((hour) => (2 * Math.PI * hour) / 24)
+    const cos = angles.reduce((sum, angle) => sum + Math.cos(angle), 0) / 3
+    const sin = angles.reduce((sum, angle) => sum + Math.sin(angle), 0) / 3
+    const meanHour = ((((Math.atan2(sin, cos) * 12) / Math.PI) % 24) + 24) % 24
+    expect(a.mean_engagement_hour).toBeCloseTo(meanHour, 9)
+    expect(a.hour_concentration).toBeCloseTo(Math.hypot(cos, sin), 9)
+    const b = valuesOf(features, B)
+    // 23:15 on Friday in Kolkata.
+    expect(b.day_of_week_share_fri).toBe(1)
+    expect(b.mean_engagement_hour).toBeCloseTo(23.25, 9)
+    expect(b.hour_concentration).toBeCloseTo(1, 12)
+    const c = valuesOf(features, C)
+    expect(c.mean_engagement_hour).toBe(0)
+    expect(c.hour_concentration).toBe(0)
   })
 
   it('filters by contact key', async () => {
