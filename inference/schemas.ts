@@ -1,8 +1,11 @@
 import { z } from 'zod'
+import { ERROR_CODES, type ErrorCode } from './errors.ts'
+
+const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]
 
 export const errorSchema = z.object({
   error: z.object({
-    code: z.string(),
+    code: z.enum(errorCodes),
     message: z.string(),
     path: z.array(z.union([z.string(), z.number()])),
   }),
@@ -24,12 +27,23 @@ export const scoreRequestSchema = (maxContacts: number) =>
     })
     .strict()
 
+const personaScoreSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  distance: z.number(),
+})
+const churnScoreSchema = z.object({
+  probability: z.number(),
+  band: z.enum(['low', 'medium', 'high']),
+})
+const sendHourSchema = z.object({ hour: z.number().int(), ownShare: z.number() })
+
 export const scoreResultSchema = z.object({
   index: z.number().int(),
   key: z.string().nullable(),
-  persona: z.object({ id: z.number().int(), name: z.string(), distance: z.number() }).optional(),
-  churn: z.object({ probability: z.number(), band: z.enum(['low', 'medium', 'high']) }).optional(),
-  bestSendHour: z.object({ hour: z.number().int(), ownShare: z.number() }).optional(),
+  persona: personaScoreSchema.optional(),
+  churn: churnScoreSchema.optional(),
+  bestSendHour: sendHourSchema.optional(),
   modelVersion: z.string().optional(),
   error: errorSchema.shape.error.optional(),
 })
@@ -54,6 +68,48 @@ export const segmentsResponseSchema = z.object({
       name: z.string(),
       description: z.string(),
       size: z.number().int(),
+    }),
+  ),
+})
+
+export const contactParamsSchema = z.object({ key: z.string().min(1).max(320) })
+
+export const contactQuerySchema = z
+  .object({
+    /** Point in time for the contact's features (ISO 8601); default now. */
+    asOf: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict()
+
+/** One /v1/score result of a contact scored by key, with the features it was scored on. */
+export const contactResponseSchema = z.object({
+  index: z.literal(0),
+  key: z.string(),
+  persona: personaScoreSchema,
+  churn: churnScoreSchema,
+  bestSendHour: sendHourSchema,
+  modelVersion: z.string(),
+  /** Time the features were computed as of (ISO 8601). */
+  asOf: z.string(),
+  /** Feature values in the order of the bundle's featureNames. */
+  features: z.record(z.string(), z.number()),
+})
+
+export const modelsResponseSchema = z.object({
+  name: z.string(),
+  /** Version marked champion in champion.json, or null when none is marked. */
+  champion: z.string().nullable(),
+  /** Version the server scores with, or null when none is loaded. */
+  loaded: z.string().nullable(),
+  bundles: z.array(
+    z.object({
+      version: z.string(),
+      createdAt: z.string().nullable(),
+      metrics: z.record(z.string(), z.number()).nullable(),
+      champion: z.boolean(),
+      loaded: z.boolean(),
+      /** Reason the bundle failed its checks; absent when it loaded. */
+      error: z.string().optional(),
     }),
   ),
 })

@@ -1,12 +1,18 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import {
   hasZodFastifySchemaValidationErrors,
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod'
 import { PayloadParseError } from '../src/events/types.ts'
+import { registerAuth } from './auth.ts'
 import { ApiError } from './errors.ts'
+import { ApiMetrics, metricsRoutes, registerRequestMetrics } from './metrics.ts'
+import { registerOpenApi } from './openapi.ts'
+import { registerRateLimit } from './rate-limit.ts'
+import { contactRoutes } from './routes/contacts.ts'
 import { healthRoutes } from './routes/health.ts'
+import { modelRoutes } from './routes/models.ts'
 import { scoreRoutes } from './routes/score.ts'
 import { webhookRoutes } from './routes/webhooks.ts'
 import type { ScoringService } from './service.ts'
@@ -39,18 +45,69 @@ function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
   return new ApiError('INTERNAL', 'Internal error; the server log has the details')
 }
 
+/** Longest path parameter, in URL-encoded characters: a 320-character address encodes to at most 960. */
+const MAX_PARAM_LENGTH = 1024
+
+export interface ServerOptions {
+  /** Destination of the server's log lines instead of stdout, such as a test's buffer. */
+  logStream?: { write(line: string): void }
+}
+
+/**
+ * Lets requests in flight finish when `close()` begins, then ends their
+ * connections: each response sent while closing carries `Connection: close`,
+ * because an idle keep-alive connection would otherwise hold `close()` open
+ * until its timeout. A request that still reaches routing is rejected with
+ * SHUTTING_DOWN in the API's error shape, in place of Fastify's own 503,
+ * which bypasses the error handler.
+ */
+function finishRequestsOnClose(app: FastifyInstance): void {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return
+    reply.header('connection', 'close')
+    throw new ApiError('SHUTTING_DOWN', 'The server is shutting down; send the request again')
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+}
+
 /** Builds the HTTP API around a scoring service (not yet listening). */
-export function buildServer(service: ScoringService): FastifyInstance {
+export function buildServer(service: ScoringService, options: ServerOptions = {}): FastifyInstance {
+  const { config } = service
   const app = Fastify({
-    logger: { level: service.config.logLevel },
-    bodyLimit: service.config.bodyLimitBytes,
+    logger: {
+      level: config.logLevel,
+      ...(options.logStream ? { stream: options.logStream } : {}),
+    },
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Malformed URLs and overlong path parameters fail in the router, before any hook.
+    frameworkErrors: (error, request, reply) => {
+      const message =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? `A path parameter is longer than ${MAX_PARAM_LENGTH} characters`
+          : `Invalid URL: ${error.message}`
+      const apiError = new ApiError('INVALID_REQUEST', message)
+      request.log.info({ code: apiError.code, fastifyCode: error.code }, apiError.message)
+      // The reply's route generics are unknown here, so its typed send is bypassed.
+      const plain = reply as unknown as FastifyReply
+      return plain.code(apiError.statusCode).send(apiError.toBody())
+    },
   })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
 
   app.setErrorHandler((error, request, reply) => {
-    const apiError = toApiError(error, service.config.bodyLimitBytes)
-    if (apiError.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+    const apiError = toApiError(error, config.bodyLimitBytes)
+    // A 503 such as MODEL_NOT_LOADED or SHUTTING_DOWN is an expected state, not a fault.
+    if (apiError.code === 'INTERNAL') request.log.error({ err: error }, 'request failed')
+    else if (apiError.statusCode >= 500) request.log.warn({ code: apiError.code }, apiError.message)
     else request.log.info({ code: apiError.code, path: apiError.path }, apiError.message)
     return reply.code(apiError.statusCode).send(apiError.toBody())
   })
@@ -59,8 +116,20 @@ export function buildServer(service: ScoringService): FastifyInstance {
     return reply.code(404).send(error.toBody())
   })
 
+  // Hooks and plugins that act on every route come first: Fastify applies
+  // them only to routes registered after them.
+  finishRequestsOnClose(app)
+  registerAuth(app, config)
+  registerRateLimit(app, config)
+  registerOpenApi(app)
+  const metrics = new ApiMetrics(service)
+  registerRequestMetrics(app, metrics)
+
   app.register(healthRoutes(service))
-  app.register(scoreRoutes(service))
-  app.register(webhookRoutes(service))
+  app.register(scoreRoutes(service, metrics))
+  app.register(contactRoutes(service, metrics))
+  app.register(webhookRoutes(service, metrics))
+  app.register(modelRoutes(service))
+  app.register(metricsRoutes(metrics))
   return app
 }

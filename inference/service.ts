@@ -1,6 +1,6 @@
 import type { Config } from '../src/config/index.ts'
 import { FEATURES } from '../src/features/catalogue.ts'
-import { computeFeatures } from '../src/features/compute.ts'
+import { computeFeatures, selectFeatures } from '../src/features/compute.ts'
 import { createMatrix } from '../src/ml/matrix.ts'
 import { loadChampion } from '../src/registry/bundle.ts'
 import type { Store } from '../src/store/client.ts'
@@ -19,6 +19,14 @@ const normalizeKey = (key: string) => (key.includes('@') ? key.trim().toLowerCas
 export type ScoreOutcome = { index: number; key: string | null } & (
   ContactScore | { error: ErrorBody }
 )
+
+/** A contact scored by key, with the time and the values of its features. */
+export type ContactReport = {
+  index: 0
+  key: string
+  asOf: string
+  features: Record<string, number>
+} & ContactScore
 
 /** Shared state of the API: the store, the configuration and the model in service. */
 export class ScoringService {
@@ -91,32 +99,20 @@ export class ScoringService {
       contact.features || !contact.key ? [] : [index],
     )
     if (byKey.length > 0) {
-      const keys = byKey.map((index) => normalizeKey(contacts[index]?.key as string))
-      const computed = await computeFeatures(
-        this.store.client,
-        asOfMs,
-        this.config.defaultTimeZone,
-        keys,
-      )
-      const rowOf = new Map(computed.contactKeys.map((key, row) => [key, row]))
-      // The bundle's column order may differ from the catalogue's, so columns are matched by name.
-      const columnOf = names.map((name) => computed.featureNames.indexOf(name))
-      const width = computed.matrix.cols
+      const keys = byKey.map((index) => contacts[index]?.key as string)
+      const featuresOf = await this.featuresByKey(model, keys, asOfMs)
       for (const index of byKey) {
         const key = contacts[index]?.key as string
-        const row = rowOf.get(normalizeKey(key))
-        if (row === undefined) {
-          fail(
+        const features = featuresOf.get(normalizeKey(key))
+        if (features === undefined) {
+          fail(index, 'UNKNOWN_CONTACT', unknownContactMessage(key, asOfMs), [
+            'contacts',
             index,
-            'UNKNOWN_CONTACT',
-            `No events or contact record before ${new Date(asOfMs).toISOString()} for key ${JSON.stringify(key)}`,
-            ['contacts', index, 'key'],
-          )
+            'key',
+          ])
           continue
         }
-        columnOf.forEach((column, j) => {
-          rows.data[index * names.length + j] = computed.matrix.data[row * width + column] as number
-        })
+        rows.data.set(features, index * names.length)
         scorable.push(index)
       }
     }
@@ -135,7 +131,62 @@ export class ScoringService {
     })
     return outcomes as ScoreOutcome[]
   }
+
+  /**
+   * Scores one contact by key, computing its features as of `asOfMs` the way
+   * `score` does, and returns the features with the score. Throws
+   * UNKNOWN_CONTACT when the store has nothing on the key before that time.
+   */
+  async scoreContact(key: string, asOfMs: number): Promise<ContactReport> {
+    const model = this.requireModel()
+    const names = model.manifest.featureNames
+    const features = (await this.featuresByKey(model, [key], asOfMs)).get(normalizeKey(key))
+    if (features === undefined) {
+      throw new ApiError('UNKNOWN_CONTACT', unknownContactMessage(key, asOfMs), ['key'])
+    }
+    const row = createMatrix(1, names.length)
+    row.data.set(features)
+    const [score] = scoreRows(model, names, row)
+    return {
+      index: 0,
+      key,
+      ...(score as ContactScore),
+      asOf: new Date(asOfMs).toISOString(),
+      features: Object.fromEntries(names.map((name, j) => [name, features[j] as number])),
+    }
+  }
+
+  /**
+   * Computes the features of contacts by key as of `asOfMs`, each row in the
+   * order of the bundle's featureNames (columns are matched by name, because
+   * the bundle's order may differ from the catalogue's). The map is keyed by
+   * the normalized key and has no entry for keys without events or a contact
+   * record before that time.
+   */
+  private async featuresByKey(
+    model: ScoringModel,
+    keys: string[],
+    asOfMs: number,
+  ): Promise<Map<string, Float64Array>> {
+    const computed = await computeFeatures(
+      this.store.client,
+      asOfMs,
+      this.config.defaultTimeZone,
+      keys.map(normalizeKey),
+    )
+    const names = model.manifest.featureNames
+    const matrix = selectFeatures(computed, names)
+    return new Map(
+      computed.contactKeys.map((key, row) => [
+        key,
+        matrix.data.subarray(row * names.length, (row + 1) * names.length),
+      ]),
+    )
+  }
 }
+
+const unknownContactMessage = (key: string, asOfMs: number) =>
+  `No events or contact record before ${new Date(asOfMs).toISOString()} for key ${JSON.stringify(key)}`
 
 /**
  * Values each feature unit can take. The bounds of counts and other units are

@@ -5,14 +5,16 @@ import {
   scoreResponseSchema,
   segmentsResponseSchema,
 } from '../schemas.ts'
+import type { ApiMetrics } from '../metrics.ts'
 import type { ScoringService } from '../service.ts'
 
 export const scoreRoutes =
-  (service: ScoringService): FastifyPluginAsyncZod =>
+  (service: ScoringService, metrics: ApiMetrics): FastifyPluginAsyncZod =>
   async (app) => {
     app.post(
       '/v1/score',
       {
+        config: { access: 'score' },
         schema: {
           summary: 'Score contacts: persona, churn probability and best send hour',
           body: scoreRequestSchema(service.config.scoreMaxContacts),
@@ -22,6 +24,7 @@ export const scoreRoutes =
       async (request) => {
         const asOfMs = request.body.asOf ? Date.parse(request.body.asOf) : Date.now()
         const results = await service.score(request.body.contacts, asOfMs)
+        metrics.observeScores(results)
         return { modelVersion: service.requireModel().manifest.version, results }
       },
     )
@@ -29,6 +32,7 @@ export const scoreRoutes =
     app.get(
       '/v1/segments',
       {
+        config: { access: 'score' },
         schema: {
           summary: 'Personas of the model in service',
           response: { 200: segmentsResponseSchema, 503: errorSchema },

@@ -97,7 +97,12 @@ async function scoreOverHttp(
   result: TrainResult,
   options: DemoOptions,
 ) {
-  const service = new ScoringService({ ...config, logLevel: 'warn' }, store, options.bundleName)
+  // The demo's server lives on loopback for one request, so it runs without API keys.
+  const service = new ScoringService(
+    { ...config, logLevel: 'error', apiKeys: undefined },
+    store,
+    options.bundleName,
+  )
   await service.loadChampion()
   const app = buildServer(service)
   const address = await app.listen({ host: '127.0.0.1', port: 0 })

@@ -12,7 +12,17 @@ export class ConfigError extends Error {
 
 const OUR_PREFIX = 'SEGMENTS_'
 
-function describeValue(value: string | undefined): string {
+/** Variables that hold secrets: an error about one never repeats its value. */
+const SECRET_VARIABLES = new Set([
+  'CLICKHOUSE_PASSWORD',
+  'SEGMENTS_API_KEYS',
+  'SEGMENTS_MAILGUN_SIGNING_KEY',
+  'SEGMENTS_POSTMARK_BASIC_AUTH',
+])
+
+function describeValue(name: string, value: string | undefined): string {
+  if (value !== undefined && SECRET_VARIABLES.has(name))
+    return `a value of ${value.length} characters (not shown)`
   return value === undefined ? 'nothing' : JSON.stringify(value)
 }
 
@@ -34,7 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     }
     const reason = result.error.issues.map((issue) => issue.message).join('; ')
     problems.push(
-      `${name}: ${reason}, received ${describeValue(raw)}. Example: ${name}=${variable.example}`,
+      `${name}: ${reason}, received ${describeValue(name, raw)}. Example: ${name}=${variable.example}`,
     )
   }
 
@@ -64,6 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     defaultTimeZone: get('SEGMENTS_DEFAULT_TIME_ZONE'),
     scoreMaxContacts: get('SEGMENTS_SCORE_MAX_CONTACTS'),
     bodyLimitBytes: get('SEGMENTS_BODY_LIMIT_BYTES'),
+    apiKeys: get('SEGMENTS_API_KEYS'),
+    rateLimitPerMinute: get('SEGMENTS_RATE_LIMIT_PER_MINUTE'),
     webhooks: {
       sendgridVerificationKey: get('SEGMENTS_SENDGRID_VERIFICATION_KEY'),
       mailgunSigningKey: get('SEGMENTS_MAILGUN_SIGNING_KEY'),

@@ -3,8 +3,96 @@ import { isTimeZone } from '../time-zone.ts'
 
 function integer(min: number, max: number) {
   const error = `expected an integer from ${min} to ${max}`
-  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error })
+  return z
+    .string({ error })
+    .regex(/^\s*\d+\s*$/, { error })
+    .transform(Number)
+    .pipe(z.number().int({ error }).min(min, { error }).max(max, { error }))
 }
+
+/** Scopes an API key can hold; `admin` implies the other two. */
+export const API_SCOPES = ['score', 'ingest', 'admin'] as const
+export type ApiScope = (typeof API_SCOPES)[number]
+
+/** One entry of SEGMENTS_API_KEYS: the key itself is never stored, only its sha256. */
+export interface ApiKey {
+  name: string
+  scopes: readonly ApiScope[]
+  /** Lower-case hex sha256 of the key's UTF-8 bytes. */
+  sha256: string
+}
+
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/
+
+/**
+ * Parses `name:scope[,scope...]:sha256hex` entries separated by `;`, reporting
+ * every invalid entry by position and name. Messages never repeat the third
+ * field, in case someone put the key itself there.
+ */
+function parseApiKeys(text: string, problems: string[]): ApiKey[] {
+  const entries = text
+    .split(';')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+  if (entries.length === 0) problems.push('expected at least one name:scopes:sha256 entry')
+
+  const keys: ApiKey[] = []
+  const seenNames = new Set<string>()
+  const seenHashes = new Set<string>()
+  entries.forEach((entry, index) => {
+    const fields = entry.split(':').map((field) => field.trim())
+    const [name = '', scopeList = '', hash = ''] = fields
+    // An invalid name is left out of messages because it may be a key pasted in the wrong place.
+    const validName = KEY_NAME.test(name)
+    const before = problems.length
+
+    if (fields.length !== 3) {
+      const found = fields.length === 1 ? '1 field' : `${fields.length} fields`
+      problems.push(`entry ${index + 1}: expected name:scopes:sha256, found ${found}`)
+      return
+    }
+    const where = `entry ${index + 1}${validName ? ` (${name})` : ''}`
+    if (!validName) {
+      problems.push(`${where}: expected a name of up to 64 letters, digits, _, . and -`)
+    }
+    const scopes = scopeList
+      .split(',')
+      .map((scope) => scope.trim())
+      .filter((scope) => scope !== '')
+    if (scopes.length === 0) {
+      problems.push(`${where}: expected at least one scope of ${API_SCOPES.join(', ')}`)
+    }
+    for (const scope of scopes) {
+      if (!(API_SCOPES as readonly string[]).includes(scope)) {
+        problems.push(
+          `${where}: unknown scope ${JSON.stringify(scope)}, expected one of ${API_SCOPES.join(', ')}`,
+        )
+      }
+    }
+    if (!SHA256_HEX.test(hash)) {
+      problems.push(
+        `${where}: the third field must be the key's sha256 as 64 hex digits, not the key itself`,
+      )
+    }
+    const sha256 = hash.toLowerCase()
+    if (seenNames.has(name)) problems.push(`${where}: an earlier entry already has this name`)
+    if (seenHashes.has(sha256)) problems.push(`${where}: an earlier entry already has this hash`)
+    seenNames.add(name)
+    seenHashes.add(sha256)
+    if (problems.length === before) {
+      keys.push({ name, scopes: [...new Set(scopes)] as ApiScope[], sha256 })
+    }
+  })
+  return keys
+}
+
+const apiKeysSchema = z.string().transform((text, context) => {
+  const problems: string[] = []
+  const keys = parseApiKeys(text, problems)
+  for (const problem of problems) context.addIssue(problem)
+  return problems.length > 0 ? z.NEVER : Object.freeze(keys.map((key) => Object.freeze(key)))
+})
 
 function url(protocols: string[]) {
   const error = `expected a URL with scheme ${protocols.join(' or ')}`
@@ -21,7 +109,10 @@ export const CONFIG_VARIABLES = {
     schema: url(['http', 'https']).optional(),
     example: 'http://127.0.0.1:8123',
   },
-  CLICKHOUSE_USER: { schema: z.string().min(1).default('default'), example: 'default' },
+  CLICKHOUSE_USER: {
+    schema: z.string().trim().min(1, 'expected a non-empty user name').default('default'),
+    example: 'default',
+  },
   CLICKHOUSE_PASSWORD: { schema: z.string().default(''), example: 'secret' },
   CLICKHOUSE_DATABASE: {
     schema: z
@@ -32,11 +123,17 @@ export const CONFIG_VARIABLES = {
   },
   REDIS_URL: { schema: url(['redis', 'rediss']).optional(), example: 'redis://127.0.0.1:6379' },
   SEGMENTS_CHDB_PATH: {
-    schema: z.string().min(1).default('.data/clickhouse'),
+    schema: z.string().trim().min(1, 'expected a non-empty value').default('.data/clickhouse'),
     example: '.data/clickhouse',
   },
-  SEGMENTS_MODELS_DIR: { schema: z.string().min(1).default('models'), example: 'models' },
-  SEGMENTS_HOST: { schema: z.string().min(1).default('127.0.0.1'), example: '127.0.0.1' },
+  SEGMENTS_MODELS_DIR: {
+    schema: z.string().trim().min(1, 'expected a non-empty value').default('models'),
+    example: 'models',
+  },
+  SEGMENTS_HOST: {
+    schema: z.string().trim().min(1, 'expected a non-empty value').default('127.0.0.1'),
+    example: '127.0.0.1',
+  },
   SEGMENTS_PORT: { schema: integer(0, 65535).default(8080), example: '8080' },
   SEGMENTS_LOG_LEVEL: {
     schema: z
@@ -77,6 +174,15 @@ export const CONFIG_VARIABLES = {
     schema: integer(1024, 1024 * 1024 * 1024).default(16 * 1024 * 1024),
     example: '16777216',
   },
+  SEGMENTS_API_KEYS: {
+    schema: apiKeysSchema.optional(),
+    example:
+      'scorer:score:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08;ops:admin:<sha256 hex>',
+  },
+  SEGMENTS_RATE_LIMIT_PER_MINUTE: {
+    schema: integer(1, 10_000_000).default(6000),
+    example: '6000',
+  },
 } as const
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES
@@ -99,6 +205,10 @@ export interface Config {
   defaultTimeZone: string
   scoreMaxContacts: number
   bodyLimitBytes: number
+  /** API keys from SEGMENTS_API_KEYS; undefined means every route is open. */
+  apiKeys: readonly ApiKey[] | undefined
+  /** Requests per minute allowed to each API key (to each client IP when open). */
+  rateLimitPerMinute: number
   webhooks: {
     sendgridVerificationKey: string | undefined
     mailgunSigningKey: string | undefined

@@ -69,6 +69,12 @@ describe('loadConfig', () => {
     expect(problem).toMatch(/^SEGMENTS_PROT: unknown variable\. Known ones: SEGMENTS_CHDB_PATH, /)
   })
 
+  it('never repeats a secret value', () => {
+    const [problem] = problemsOf({ SEGMENTS_API_KEYS: 'plain-secret-key' })
+    expect(problem).toContain('received a value of 16 characters (not shown)')
+    expect(problem).not.toContain('plain-secret-key')
+  })
+
   it('ignores variables of other programs', () => {
     expect(() => loadConfig({ PATH: '/bin', HOME: '/root', PORT: 'x' })).not.toThrow()
   })
