@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ApiError } from './errors.ts'
 import { ERROR_CODES, type ErrorCode } from './errors.ts'
 
 const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]
@@ -17,6 +18,23 @@ export const contactInputSchema = z
     features: z.record(z.string(), z.number()).optional(),
   })
   .strict()
+
+/** Latest `asOf` accepted: features as of a later time would extrapolate recency and tenure. */
+const MAX_AS_OF_AHEAD_MS = 86_400_000
+
+/** Parses an optional `asOf` into epoch ms (now when absent); a time over a day ahead is an error at `path`. */
+export function resolveAsOf(asOf: string | undefined, path: string[], nowMs = Date.now()): number {
+  if (!asOf) return nowMs
+  const asOfMs = Date.parse(asOf)
+  if (asOfMs > nowMs + MAX_AS_OF_AHEAD_MS) {
+    throw new ApiError(
+      'INVALID_REQUEST',
+      `${path.join('.')}: must be at most a day after now, received ${asOf}`,
+      path,
+    )
+  }
+  return asOfMs
+}
 
 export const scoreRequestSchema = (maxContacts: number) =>
   z

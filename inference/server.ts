@@ -42,6 +42,17 @@ function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
   ) {
     return new ApiError('INVALID_REQUEST', (error as Error).message)
   }
+  if (fastifyCode === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new ApiError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      'Send the body with Content-Type: application/json',
+    )
+  }
+  // Any other client error fastify raises before routing, such as a body shorter than its Content-Length.
+  const statusCode = (error as { statusCode?: number }).statusCode
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return new ApiError('INVALID_REQUEST', (error as Error).message)
+  }
   return new ApiError('INTERNAL', 'Internal error; the server log has the details')
 }
 

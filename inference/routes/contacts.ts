@@ -5,6 +5,7 @@ import {
   contactQuerySchema,
   contactResponseSchema,
   errorSchema,
+  resolveAsOf,
 } from '../schemas.ts'
 import type { ScoringService } from '../service.ts'
 
@@ -28,7 +29,7 @@ export const contactRoutes =
         },
       },
       async (request) => {
-        const asOfMs = request.query.asOf ? Date.parse(request.query.asOf) : Date.now()
+        const asOfMs = resolveAsOf(request.query.asOf, ['asOf'])
         const report = await service.scoreContact(request.params.key, asOfMs)
         metrics.observeScores([report])
         return report

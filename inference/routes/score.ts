@@ -4,6 +4,7 @@ import {
   scoreRequestSchema,
   scoreResponseSchema,
   segmentsResponseSchema,
+  resolveAsOf,
 } from '../schemas.ts'
 import type { ApiMetrics } from '../metrics.ts'
 import type { ScoringService } from '../service.ts'
@@ -22,7 +23,7 @@ export const scoreRoutes =
         },
       },
       async (request) => {
-        const asOfMs = request.body.asOf ? Date.parse(request.body.asOf) : Date.now()
+        const asOfMs = resolveAsOf(request.body.asOf, ['asOf'])
         const results = await service.score(request.body.contacts, asOfMs)
         metrics.observeScores(results)
         return { modelVersion: service.requireModel().manifest.version, results }

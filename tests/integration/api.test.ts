@@ -184,6 +184,38 @@ describe('health routes', () => {
   })
 })
 
+describe('content types', () => {
+  it('answers 415 for a form body', async () => {
+    const reply = await post('/v1/score', 'a=b', 'application/x-www-form-urlencoded')
+    expect(reply.status).toBe(415)
+    expect(reply.body).toEqual({
+      error: {
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: 'Send the body with Content-Type: application/json',
+        path: [],
+      },
+    })
+  })
+})
+
+describe('asOf', () => {
+  it('rejects a time far ahead', async () => {
+    const body = JSON.stringify({
+      contacts: [{ key: 'a@example.com' }],
+      asOf: '9999-12-31T23:59:59Z',
+    })
+    const reply = await post('/v1/score', body)
+    expect(reply.status).toBe(400)
+    expect(reply.body).toEqual({
+      error: {
+        code: 'INVALID_REQUEST',
+        message: 'asOf: must be at most a day after now, received 9999-12-31T23:59:59Z',
+        path: ['asOf'],
+      },
+    })
+  })
+})
+
 describe('webhook route', () => {
   it('stores the SendGrid batch', async () => {
     const before = await countRows(store.client, 'events')
