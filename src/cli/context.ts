@@ -4,7 +4,7 @@ import { openStore, type Store } from '../store/client.ts'
 
 let config: Readonly<Config> | undefined
 
-/** The configuration, parsed from the environment on first use. */
+/** Returns the configuration, parsed from the environment on first use. */
 export function getConfig(): Readonly<Config> {
   config ??= loadConfig()
   return config
@@ -20,7 +20,7 @@ export async function withStore<T>(work: (store: Store) => Promise<T>): Promise<
   }
 }
 
-/** A commander parser for an integer option from `min` to `max`. */
+/** Returns a commander parser for an integer option from `min` to `max`. */
 export function integerBetween(min: number, max: number) {
   return (value: string): number => {
     const parsed = Number(value)
@@ -34,10 +34,10 @@ export function integerBetween(min: number, max: number) {
   }
 }
 
-/** A commander parser for an integer option of at least `min`. */
+/** Returns a commander parser for an integer option of at least `min`. */
 export const integerAtLeast = (min: number) => integerBetween(min, Infinity)
 
-/** A commander parser for an ISO 8601 time, returned as epoch milliseconds. */
+/** Returns a commander parser for an ISO 8601 time, returned as epoch milliseconds. */
 export function isoTime(value: string): number {
   // Without an offset Date.parse takes the machine's local time, which would make results depend on it.
   const hasOffset = /(Z|[+-]\d{2}:?\d{2})$/i.test(value.trim())
@@ -51,7 +51,7 @@ export function isoTime(value: string): number {
 
 export const DEFAULT_BUNDLE = 'segments'
 
-/** A commander parser for a bundle name, checked before any work starts. */
+/** Returns a commander parser for a bundle name, checked before any work starts. */
 export function bundleName(value: string): string {
   if (/^[a-z0-9][a-z0-9_-]*$/.test(value)) return value
   throw new InvalidArgumentError(

@@ -40,7 +40,7 @@ const SYSTEM_ERRORS: Record<string, (error: SystemError) => string> = {
     `Cannot resolve host ${String(error.hostname)}; check SEGMENTS_HOST or CLICKHOUSE_URL`,
 }
 
-/** A one-line description of an error a user can act on, or undefined for a bug, which keeps its stack trace. */
+/** Returns a one-line description of an error a user can act on, or undefined for a bug, which keeps its stack trace. */
 function describeError(error: unknown): string | undefined {
   if (EXPECTED_ERRORS.some((kind) => error instanceof kind)) return (error as Error).message
   const code = (error as NodeJS.ErrnoException | undefined)?.code

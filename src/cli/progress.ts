@@ -6,7 +6,7 @@ export interface Progress {
 }
 
 /**
- * A progress bar on a terminal; elsewhere (CI logs, pipes) one line at each
+ * Starts a progress bar on a terminal; elsewhere (CI logs, pipes) it prints one line at each
  * quarter, so logs stay short.
  */
 export function startProgress(

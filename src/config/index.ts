@@ -2,7 +2,7 @@ import { CONFIG_VARIABLES, type Config, type ConfigVariable } from './schema.ts'
 
 export type { Config } from './schema.ts'
 
-/** Raised when the environment holds a value the program cannot run with. */
+/** Raised when the environment contains a value the program cannot run with. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((line) => `  ${line}`).join('\n')}`)

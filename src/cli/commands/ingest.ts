@@ -13,7 +13,7 @@ function parseFormat(value: string): Provider {
   )
 }
 
-/** Why a file could not be ingested, or undefined for an error that is not the file's fault. */
+/** Returns why a file could not be ingested, or undefined for an error that is not the file's fault. */
 function fileProblem(error: unknown): string | undefined {
   if (error instanceof PayloadParseError) return error.message
   const code = (error as NodeJS.ErrnoException).code
