@@ -37,7 +37,7 @@ export function integerBetween(min: number, max: number) {
 /** Returns a commander parser for an integer option of at least `min`. */
 export const integerAtLeast = (min: number) => integerBetween(min, Infinity)
 
-/** Returns a commander parser for an ISO 8601 time, returned as epoch milliseconds. */
+/** Parses an ISO 8601 time option, which must have Z or an offset, into epoch milliseconds. */
 export function isoTime(value: string): number {
   // Without an offset Date.parse takes the machine's local time, which would make results depend on it.
   const hasOffset = /(Z|[+-]\d{2}:?\d{2})$/i.test(value.trim())
@@ -51,7 +51,7 @@ export function isoTime(value: string): number {
 
 export const DEFAULT_BUNDLE = 'segments'
 
-/** Returns a commander parser for a bundle name, checked before any work starts. */
+/** Checks a bundle name option before any work starts. */
 export function bundleName(value: string): string {
   if (/^[a-z0-9][a-z0-9_-]*$/.test(value)) return value
   throw new InvalidArgumentError(
