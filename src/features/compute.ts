@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { createMatrix, type Matrix } from '../ml/matrix.ts'
 import { FEATURE_NAMES } from './catalogue.ts'
+import { RowBinaryFeatureReader } from './row-binary.ts'
 import { buildFeatureQuery } from './sql.ts'
 
 /** Features of many contacts: row i of `matrix` belongs to `contactKeys[i]`. */
@@ -91,23 +92,27 @@ export async function computeFeatures(
 ): Promise<FeatureMatrix> {
   const zones = await zonesForQuery(client, defaultZone)
   const filterKeys = onlyKeys !== undefined
-  const result = await client.query({
-    query: buildFeatureQuery({ zones, defaultZone, filterKeys }),
+  const columns = FEATURE_NAMES.map((name) => `toFloat64(\`${name}\`)`).join(', ')
+  const result = await client.exec({
+    query: `SELECT contact_key, time_zone, ${columns}
+            FROM (${buildFeatureQuery({ zones, defaultZone, filterKeys })})
+            ORDER BY contact_key
+            FORMAT RowBinary`,
     query_params: { from: 0, to: Math.round(asOfMs), keys: onlyKeys ?? [] },
-    format: 'JSONCompactEachRow',
   })
 
   const contactKeys: string[] = []
   const timeZones: string[] = []
   const rows = new GrowingRows(FEATURE_NAMES.length)
-  for await (const chunk of result.stream<unknown[]>()) {
-    for (const row of chunk) {
-      const values = row.json()
-      contactKeys.push(String(values[0]))
-      timeZones.push(String(values[1]))
-      rows.push(values as number[], 2)
-    }
-  }
+  const reader = new RowBinaryFeatureReader(FEATURE_NAMES.length, {
+    row(key, zone, values) {
+      contactKeys.push(key)
+      timeZones.push(zone)
+      rows.push(values, 0)
+    },
+  })
+  for await (const chunk of result.stream) reader.push(chunk as Buffer)
+  reader.finish()
   return {
     asOfMs,
     featureNames: [...FEATURE_NAMES],
