@@ -1,15 +1,18 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readCsvObjects } from '../../src/events/contacts.ts'
 import type { NormalizedEvent } from '../../src/events/types.ts'
 import { computeFeatures } from '../../src/features/compute.ts'
 import { exportFeatures, formatOfPath } from '../../src/features/export.ts'
-import { openStore, queryRows, type Store } from '../../src/store/client.ts'
+import { queryRows, type Store } from '../../src/store/client.ts'
 import { storeContacts, storeEvents } from '../../src/store/events.ts'
+import { createEventFactory, openTempStore, type TempStore } from '../helpers/features.ts'
 
 const AS_OF = Date.UTC(2025, 3, 1)
+
+// Each event gets its own message, with the id's number: x1 is in m1.
+const makeEvent = createEventFactory({ idPrefix: 'x', campaignId: 'spring' })
 
 function event(
   contactKey: string,
@@ -17,34 +20,21 @@ function event(
   type: NormalizedEvent['type'],
   iso: string,
 ): NormalizedEvent {
-  return {
-    eventId: `x${id}`,
-    provider: 'jsonl',
-    contactKey,
-    campaignId: 'spring',
-    messageId: `m${id}`,
-    type,
-    occurredAtMs: Date.parse(iso),
-    url: '',
-    userAgent: '',
-    ip: '',
-    machineOpen: false,
-    bounceKind: '',
+  const created = makeEvent(contactKey, `m${id}`, type, iso)
+  if (created.eventId !== `x${id}`) {
+    throw new Error(`event ${id} was created as ${created.eventId}: create the events in id order`)
   }
+  return created
 }
 
+let temp: TempStore
 let dir: string
 let store: Store
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'export-'))
-  store = await openStore({
-    chdbPath: join(dir, 'store'),
-    user: 'default',
-    password: '',
-    database: 'default',
-    url: undefined,
-  })
+  temp = await openTempStore('export')
+  dir = temp.dir
+  store = temp.store
   await storeContacts(store.client, [
     { contactKey: 'a@example.com', timeZone: 'Europe/Warsaw', createdAtMs: Date.UTC(2025, 0, 1) },
     { contactKey: 'b@example.com', timeZone: '', createdAtMs: Date.UTC(2025, 1, 1) },
@@ -56,10 +46,7 @@ beforeAll(async () => {
   ])
 })
 
-afterAll(async () => {
-  await store.close()
-  await rm(dir, { recursive: true, force: true })
-})
+afterAll(() => temp.close())
 
 describe('exportFeatures', () => {
   it('picks the format from the extension', () => {

@@ -2,44 +2,24 @@
  * Contacts with little or no data: every value must be finite and, where the
  * contact lacks the events a feature needs, equal the catalogue's `noData`.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NormalizedEvent } from '../../src/events/types.ts'
 import { FEATURES } from '../../src/features/catalogue.ts'
 import { computeFeatures, type FeatureMatrix } from '../../src/features/compute.ts'
-import { openStore, type Store } from '../../src/store/client.ts'
+import type { Store } from '../../src/store/client.ts'
 import { storeContacts, storeEvents } from '../../src/store/events.ts'
+import { createEventFactory, openTempStore, type TempStore, valuesOf } from '../helpers/features.ts'
 
 const DAY = 86_400_000
 const AS_OF = Date.UTC(2025, 3, 1) // 2025-04-01T00:00Z
 
-let sequence = 0
-function event(
-  contactKey: string,
-  messageId: string,
-  type: NormalizedEvent['type'],
-  atMs: number,
-  extra: Partial<NormalizedEvent> = {},
-): NormalizedEvent {
-  sequence += 1
-  return {
-    eventId: `n${sequence}`,
-    provider: 'jsonl',
-    contactKey,
-    campaignId: 'quiet',
-    messageId,
-    type,
-    occurredAtMs: atMs,
-    url: type === 'click' ? 'https://shop.example.com/a' : '',
-    userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)',
-    ip: '192.0.2.40',
-    machineOpen: false,
-    bounceKind: '',
-    ...extra,
-  }
-}
+const event = createEventFactory({
+  idPrefix: 'n',
+  campaignId: 'quiet',
+  ip: '192.0.2.40',
+  userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)',
+  url: 'https://shop.example.com/a',
+})
 
 const RECORD_ONLY = 'record-only@example.com'
 const SENDS_ONLY = 'sends-only@example.com'
@@ -111,19 +91,13 @@ const EXPECTED: Record<string, Record<string, number>> = {
   [LATER_WITH_RECORD]: { tenure_days: 31 },
 }
 
-let dir: string
+let temp: TempStore
 let store: Store
 let features: FeatureMatrix
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'features-empty-'))
-  store = await openStore({
-    chdbPath: dir,
-    user: 'default',
-    password: '',
-    database: 'default',
-    url: undefined,
-  })
+  temp = await openTempStore('features-empty')
+  store = temp.store
   const created = AS_OF - 31 * DAY
   await storeContacts(store.client, [
     { contactKey: RECORD_ONLY, timeZone: 'Europe/Warsaw', createdAtMs: created },
@@ -134,10 +108,7 @@ beforeAll(async () => {
   features = await computeFeatures(store.client, AS_OF, 'UTC')
 })
 
-afterAll(async () => {
-  await store.close()
-  await rm(dir, { recursive: true, force: true })
-})
+afterAll(() => temp.close())
 
 describe('features without data', () => {
   it('lists contacts known before the cutoff', () => {

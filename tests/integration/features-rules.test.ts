@@ -2,9 +2,6 @@
  * The human and machine rules of src/features/sql.ts: for each rule, a
  * contact whose events the rule flags and a near miss that it leaves human.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NormalizedEvent } from '../../src/events/types.ts'
 import { computeFeatures, type FeatureMatrix } from '../../src/features/compute.ts'
@@ -14,8 +11,9 @@ import {
   SCANNER_BURST_SECONDS,
   SCANNER_DELIVERY_SECONDS,
 } from '../../src/features/sql.ts'
-import { openStore, type Store } from '../../src/store/client.ts'
+import type { Store } from '../../src/store/client.ts'
 import { storeEvents } from '../../src/store/events.ts'
+import { createEventFactory, openTempStore, type TempStore, valuesOf } from '../helpers/features.ts'
 
 const SECOND = 1000
 const DAY = 86_400_000
@@ -29,31 +27,13 @@ const APPLE_MAIL_IPHONE =
 const GOOGLE_PROXY =
   'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)'
 
-let sequence = 0
-function event(
-  contactKey: string,
-  messageId: string,
-  type: NormalizedEvent['type'],
-  atMs: number,
-  extra: Partial<NormalizedEvent> = {},
-): NormalizedEvent {
-  sequence += 1
-  return {
-    eventId: `r${sequence}`,
-    provider: 'jsonl',
-    contactKey,
-    campaignId: 'rules',
-    messageId,
-    type,
-    occurredAtMs: atMs,
-    url: type === 'click' ? 'https://shop.example.com/a' : '',
-    userAgent: DESKTOP_CHROME,
-    ip: '192.0.2.20',
-    machineOpen: false,
-    bounceKind: '',
-    ...extra,
-  }
-}
+const event = createEventFactory({
+  idPrefix: 'r',
+  campaignId: 'rules',
+  ip: '192.0.2.20',
+  userAgent: DESKTOP_CHROME,
+  url: 'https://shop.example.com/a',
+})
 
 const delivered = (contactKey: string, messageId: string, atMs = DELIVERED) =>
   event(contactKey, messageId, 'delivered', atMs)
@@ -152,38 +132,20 @@ const EVENTS: NormalizedEvent[] = [
   event('label-google@example.com', 'm1', 'open', AS_OF + 5 * SECOND, { userAgent: GOOGLE_PROXY }),
 ]
 
-let dir: string
+let temp: TempStore
 let store: Store
 let asOf: FeatureMatrix
 let dayLater: FeatureMatrix
 
-function valuesOf(features: FeatureMatrix, key: string): Record<string, number> {
-  const row = features.contactKeys.indexOf(key)
-  expect(row, `${key} is in the matrix`).toBeGreaterThanOrEqual(0)
-  const { cols, data } = features.matrix
-  return Object.fromEntries(
-    features.featureNames.map((name, j) => [name, data[row * cols + j] as number]),
-  )
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'features-rules-'))
-  store = await openStore({
-    chdbPath: dir,
-    user: 'default',
-    password: '',
-    database: 'default',
-    url: undefined,
-  })
+  temp = await openTempStore('features-rules')
+  store = temp.store
   await storeEvents(store.client, EVENTS)
   asOf = await computeFeatures(store.client, AS_OF, 'UTC')
   dayLater = await computeFeatures(store.client, AS_OF + DAY, 'UTC')
 })
 
-afterAll(async () => {
-  await store.close()
-  await rm(dir, { recursive: true, force: true })
-})
+afterAll(() => temp.close())
 
 describe('open rules', () => {
   it('trusts the provider flag', () => {

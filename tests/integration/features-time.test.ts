@@ -4,41 +4,33 @@
  * zone for contacts without one. Every local time below is worked out by hand
  * in the comment next to its event.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NormalizedEvent } from '../../src/events/types.ts'
 import { computeFeatures, type FeatureMatrix } from '../../src/features/compute.ts'
-import { openStore, type Store } from '../../src/store/client.ts'
+import type { Store } from '../../src/store/client.ts'
 import { storeContacts, storeEvents } from '../../src/store/events.ts'
+import { createEventFactory, openTempStore, type TempStore, valuesOf } from '../helpers/features.ts'
 
 const AS_OF = Date.UTC(2025, 3, 1) // 2025-04-01T00:00Z
 
-let sequence = 0
+const makeEvent = createEventFactory({
+  idPrefix: 't',
+  campaignId: 'clock',
+  ip: '192.0.2.30',
+  userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.9.0',
+  url: 'https://shop.example.com/',
+})
+
+let messages = 0
 function event(
   contactKey: string,
   type: NormalizedEvent['type'],
   iso: string,
   extra: Partial<NormalizedEvent> = {},
 ): NormalizedEvent {
-  sequence += 1
-  return {
-    eventId: `t${sequence}`,
-    provider: 'jsonl',
-    contactKey,
-    campaignId: 'clock',
-    // A message per event, with no delivery, so no machine rule applies.
-    messageId: `m${sequence}`,
-    type,
-    occurredAtMs: Date.parse(iso),
-    url: type === 'click' ? 'https://shop.example.com/' : '',
-    userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.9.0',
-    ip: '192.0.2.30',
-    machineOpen: false,
-    bounceKind: '',
-    ...extra,
-  }
+  // A message per event, with no delivery, so no machine rule applies.
+  messages += 1
+  return makeEvent(contactKey, `m${messages}`, type, iso, extra)
 }
 
 const WARSAW = 'warsaw@example.com'
@@ -92,18 +84,9 @@ const EVENTS: NormalizedEvent[] = [
   event(EMPTY_ZONE, 'open', '2025-03-20T14:59:00Z'),
 ]
 
-let dir: string
+let temp: TempStore
 let store: Store
 let features: FeatureMatrix
-
-function valuesOf(matrix: FeatureMatrix, key: string): Record<string, number> {
-  const row = matrix.contactKeys.indexOf(key)
-  expect(row, `${key} is in the matrix`).toBeGreaterThanOrEqual(0)
-  const { cols, data } = matrix.matrix
-  return Object.fromEntries(
-    matrix.featureNames.map((name, j) => [name, data[row * cols + j] as number]),
-  )
-}
 
 /** Returns the hour shares that are not 0, keyed by the two-digit hour. */
 function hourProfile(values: Record<string, number>): Record<string, number> {
@@ -132,14 +115,8 @@ function clockDistance(a: number, b: number): number {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'features-time-'))
-  store = await openStore({
-    chdbPath: dir,
-    user: 'default',
-    password: '',
-    database: 'default',
-    url: undefined,
-  })
+  temp = await openTempStore('features-time')
+  store = temp.store
   const created = Date.UTC(2024, 0, 1)
   await storeContacts(store.client, [
     { contactKey: WARSAW, timeZone: 'Europe/Warsaw', createdAtMs: created },
@@ -153,10 +130,7 @@ beforeAll(async () => {
   features = await computeFeatures(store.client, AS_OF, 'Asia/Tokyo')
 })
 
-afterAll(async () => {
-  await store.close()
-  await rm(dir, { recursive: true, force: true })
-})
+afterAll(() => temp.close())
 
 describe('local time', () => {
   it('follows Warsaw across both changes', () => {

@@ -2,15 +2,13 @@
  * Volume, rate, campaign, delay, recency and health features against
  * hand-computed values, with events on the window boundaries.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NormalizedEvent } from '../../src/events/types.ts'
 import { OPEN_DELAY_CAP_MINUTES } from '../../src/features/catalogue.ts'
 import { computeFeatures, type FeatureMatrix } from '../../src/features/compute.ts'
-import { openStore, type Store } from '../../src/store/client.ts'
+import type { Store } from '../../src/store/client.ts'
 import { storeEvents } from '../../src/store/events.ts'
+import { createEventFactory, openTempStore, type TempStore, valuesOf } from '../helpers/features.ts'
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -18,7 +16,13 @@ const DAY = 24 * HOUR
 const AS_OF = Date.UTC(2025, 3, 1) // 2025-04-01T00:00Z
 const ago = (ms: number) => AS_OF - ms
 
-let sequence = 0
+const makeEvent = createEventFactory({
+  idPrefix: 'v',
+  ip: '192.0.2.50',
+  userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)',
+  url: 'https://news.example.com/story',
+})
+
 function event(
   contactKey: string,
   messageId: string,
@@ -27,22 +31,7 @@ function event(
   atMs: number,
   extra: Partial<NormalizedEvent> = {},
 ): NormalizedEvent {
-  sequence += 1
-  return {
-    eventId: `v${sequence}`,
-    provider: 'jsonl',
-    contactKey,
-    campaignId,
-    messageId,
-    type,
-    occurredAtMs: atMs,
-    url: type === 'click' ? 'https://news.example.com/story' : '',
-    userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)',
-    ip: '192.0.2.50',
-    machineOpen: false,
-    bounceKind: '',
-    ...extra,
-  }
+  return makeEvent(contactKey, messageId, type, atMs, { campaignId, ...extra })
 }
 
 const WINDOWS = 'windows@example.com'
@@ -90,40 +79,22 @@ const EVENTS: NormalizedEvent[] = [
   event(UNSUBSCRIBED, 'm1', 'c0', 'unsubscribe', ago(200 * DAY)),
 ]
 
-let dir: string
+let temp: TempStore
 let store: Store
 let features: FeatureMatrix
 
-function valuesOf(key: string): Record<string, number> {
-  const row = features.contactKeys.indexOf(key)
-  expect(row, `${key} is in the matrix`).toBeGreaterThanOrEqual(0)
-  const { cols, data } = features.matrix
-  return Object.fromEntries(
-    features.featureNames.map((name, j) => [name, data[row * cols + j] as number]),
-  )
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'features-volume-'))
-  store = await openStore({
-    chdbPath: dir,
-    user: 'default',
-    password: '',
-    database: 'default',
-    url: undefined,
-  })
+  temp = await openTempStore('features-volume')
+  store = temp.store
   await storeEvents(store.client, EVENTS)
   features = await computeFeatures(store.client, AS_OF, 'UTC')
 })
 
-afterAll(async () => {
-  await store.close()
-  await rm(dir, { recursive: true, force: true })
-})
+afterAll(() => temp.close())
 
 describe('volume and rates', () => {
   it('counts each window', () => {
-    const v = valuesOf(WINDOWS)
+    const v = valuesOf(features, WINDOWS)
     expect([v.delivered_7d, v.delivered_30d, v.delivered_90d]).toEqual([1, 3, 4])
     expect([v.opens_7d, v.opens_30d, v.opens_90d]).toEqual([2, 3, 3])
     expect([v.clicks_7d, v.clicks_30d, v.clicks_90d]).toEqual([0, 1, 2])
@@ -131,7 +102,7 @@ describe('volume and rates', () => {
   })
 
   it('counts campaigns with a fallback', () => {
-    const v = valuesOf(WINDOWS)
+    const v = valuesOf(features, WINDOWS)
     // c1 (m1 and m2), then m3 by its message id; c2 is older than 90 days.
     expect([v.opened_campaigns_7d, v.opened_campaigns_30d, v.opened_campaigns_90d]).toEqual([
       1, 2, 2,
@@ -143,7 +114,7 @@ describe('volume and rates', () => {
   })
 
   it('rates messages by delivery window', () => {
-    const v = valuesOf(WINDOWS)
+    const v = valuesOf(features, WINDOWS)
     // Delivered in 7 days: m1. In 30: m1, m2, m3. In 90: m1 to m4.
     expect([v.open_rate_7d, v.open_rate_30d, v.open_rate_90d]).toEqual([1, 1, 3 / 4])
     expect([v.click_rate_7d, v.click_rate_30d, v.click_rate_90d]).toEqual([0, 1 / 3, 1 / 2])
@@ -159,16 +130,16 @@ describe('volume and rates', () => {
 describe('delay, recency and trend', () => {
   it('takes the median open delay', () => {
     // m1: 60 min, m2: 1 day and 1 ms, m3: 120 min. m4 has no open, m5 is too old.
-    expect(valuesOf(WINDOWS).median_open_delay_minutes).toBeCloseTo(120, 12)
+    expect(valuesOf(features, WINDOWS).median_open_delay_minutes).toBeCloseTo(120, 12)
   })
 
   it('caps and clamps the open delay', () => {
-    expect(valuesOf(SLOW).median_open_delay_minutes).toBe(OPEN_DELAY_CAP_MINUTES)
-    expect(valuesOf(EARLY_OPEN).median_open_delay_minutes).toBe(0)
+    expect(valuesOf(features, SLOW).median_open_delay_minutes).toBe(OPEN_DELAY_CAP_MINUTES)
+    expect(valuesOf(features, EARLY_OPEN).median_open_delay_minutes).toBe(0)
   })
 
   it('measures days since each event', () => {
-    const v = valuesOf(WINDOWS)
+    const v = valuesOf(features, WINDOWS)
     expect(v.days_since_last_open).toBe(6)
     expect(v.days_since_last_click).toBeCloseTo((20 * DAY - 2 * HOUR - MINUTE) / DAY, 12)
     expect(v.days_since_last_engagement).toBe(6)
@@ -179,13 +150,13 @@ describe('delay, recency and trend', () => {
 
   it('compares the last 30 days with the 30 before', () => {
     // Opens of m1, m2 and m3 and the click of m3 against the click of m4: (4 - 1) / (4 + 1).
-    expect(valuesOf(WINDOWS).engagement_trend).toBeCloseTo(0.6, 12)
+    expect(valuesOf(features, WINDOWS).engagement_trend).toBeCloseTo(0.6, 12)
   })
 })
 
 describe('health', () => {
   it('counts bounces, complaints, deferrals and drops', () => {
-    const v = valuesOf(HEALTH)
+    const v = valuesOf(features, HEALTH)
     expect(v.bounces_90d).toBe(2)
     expect(v.hard_bounces_90d).toBe(1)
     expect(v.soft_bounces_90d).toBe(1)
@@ -199,7 +170,7 @@ describe('health', () => {
   })
 
   it('keeps the unsubscribe flag for good', () => {
-    const v = valuesOf(UNSUBSCRIBED)
+    const v = valuesOf(features, UNSUBSCRIBED)
     expect(v.unsubscribed).toBe(1)
     expect(v.complaints_90d).toBe(0)
     expect(v.hard_bounced).toBe(0)

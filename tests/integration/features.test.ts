@@ -1,43 +1,23 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NormalizedEvent } from '../../src/events/types.ts'
 import { FEATURE_NAMES, OPEN_DELAY_CAP_MINUTES } from '../../src/features/catalogue.ts'
 import { computeFeatures, type FeatureMatrix } from '../../src/features/compute.ts'
 import { churnLabels } from '../../src/features/labels.ts'
-import { openStore, type Store } from '../../src/store/client.ts'
+import type { Store } from '../../src/store/client.ts'
 import { storeContacts, storeEvents } from '../../src/store/events.ts'
+import { createEventFactory, openTempStore, type TempStore, valuesOf } from '../helpers/features.ts'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
 const AS_OF = Date.UTC(2025, 3, 1) // 2025-04-01T00:00Z
 
-let sequence = 0
-function event(
-  contactKey: string,
-  messageId: string,
-  type: NormalizedEvent['type'],
-  iso: string,
-  extra: Partial<NormalizedEvent> = {},
-): NormalizedEvent {
-  sequence += 1
-  return {
-    eventId: `e${sequence}`,
-    provider: 'jsonl',
-    contactKey,
-    campaignId: 'spring',
-    messageId,
-    type,
-    occurredAtMs: Date.parse(iso),
-    url: type === 'click' ? 'https://shop.example.com/' : '',
-    userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)',
-    ip: '192.0.2.10',
-    machineOpen: false,
-    bounceKind: '',
-    ...extra,
-  }
-}
+const event = createEventFactory({
+  idPrefix: 'e',
+  campaignId: 'spring',
+  ip: '192.0.2.10',
+  userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)',
+  url: 'https://shop.example.com/',
+})
 
 // Contact a lives in Warsaw, which moved from UTC+1 to UTC+2 on 2025-03-30.
 const A = 'a@example.com'
@@ -75,27 +55,12 @@ const LATER: NormalizedEvent[] = [
   event(C, 'm7', 'open', '2025-04-02T08:00:02Z', { machineOpen: true }),
 ]
 
-let dir: string
+let temp: TempStore
 let store: Store
 
-function valuesOf(features: FeatureMatrix, key: string): Record<string, number> {
-  const row = features.contactKeys.indexOf(key)
-  expect(row).toBeGreaterThanOrEqual(0)
-  const { cols, data } = features.matrix
-  return Object.fromEntries(
-    features.featureNames.map((name, j) => [name, data[row * cols + j] as number]),
-  )
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'features-'))
-  store = await openStore({
-    chdbPath: dir,
-    user: 'default',
-    password: '',
-    database: 'default',
-    url: undefined,
-  })
+  temp = await openTempStore('features')
+  store = temp.store
   await storeContacts(store.client, [
     { contactKey: A, timeZone: 'Europe/Warsaw', createdAtMs: Date.UTC(2025, 0, 1) },
     { contactKey: B, timeZone: 'Asia/Kolkata', createdAtMs: Date.UTC(2025, 2, 25) },
@@ -103,10 +68,7 @@ beforeAll(async () => {
   await storeEvents(store.client, EVENTS)
 })
 
-afterAll(async () => {
-  await store.close()
-  await rm(dir, { recursive: true, force: true })
-})
+afterAll(() => temp.close())
 
 describe('computeFeatures', () => {
   it('returns every contact with every feature', async () => {
