@@ -1,8 +1,10 @@
+import { basename, join, relative } from 'node:path'
+import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../src/config/index.ts'
 import { FEATURES } from '../src/features/catalogue.ts'
 import { computeFeatures, selectFeatures } from '../src/features/compute.ts'
 import { createMatrix } from '../src/ml/matrix.ts'
-import { loadChampion } from '../src/registry/bundle.ts'
+import { BundleError, loadBundle, loadChampion, readChampion } from '../src/registry/bundle.ts'
 import type { Store } from '../src/store/client.ts'
 import { ApiError, type ErrorBody } from './errors.ts'
 import { buildScoringModel, type ScoringModel } from './model.ts'
@@ -28,9 +30,33 @@ export type ContactReport = {
   features: Record<string, number>
 } & ContactScore
 
+/** A champion that failed to load while the watcher polled, as `/readyz` reports it. */
+export interface ReloadError {
+  /** Version named by champion.json, or null when champion.json itself is invalid. */
+  version: string | null
+  /** File that failed its check, relative to SEGMENTS_MODELS_DIR. */
+  file: string
+  reason: string
+  failedAt: string
+}
+
+/** Result of one check of champion.json. */
+export type ReloadOutcome = 'unchanged' | 'loaded' | 'failed' | 'no-champion'
+
 /** Shared state of the API: the store, the configuration and the model in service. */
 export class ScoringService {
+  /**
+   * Model in service. It is replaced in one assignment, and each request reads
+   * it once at its start, so a request in flight keeps the model it began with.
+   */
   model: ScoringModel | undefined
+  /** Last failed reload, cleared once champion.json names a version that loads. */
+  lastReloadError: ReloadError | undefined
+  /** Version folder named by champion.json when `model` was loaded. */
+  private modelSourceVersion: string | undefined
+  /** Failure already logged, so a champion that keeps failing is logged once. */
+  private loggedFailure: string | undefined
+  private reloading: Promise<ReloadOutcome> | undefined
 
   constructor(
     readonly config: Readonly<Config>,
@@ -43,7 +69,81 @@ export class ScoringService {
     const bundle = await loadChampion(this.config.modelsDir, this.bundleName)
     const model = buildScoringModel(bundle)
     this.model = model
+    this.modelSourceVersion = basename(bundle.dir)
     return model
+  }
+
+  /**
+   * Reads champion.json and, when it names a version other than the loaded
+   * one, loads that bundle with every hash and consistency check before it
+   * replaces the model in service. A failure keeps the old model, is stored
+   * in `lastReloadError` and is logged at warn once per version and reason.
+   * Calls made while a check runs share its result. Never rejects.
+   */
+  reloadChampion(log: FastifyBaseLogger): Promise<ReloadOutcome> {
+    this.reloading ??= this.checkChampion(log).finally(() => {
+      this.reloading = undefined
+    })
+    return this.reloading
+  }
+
+  /**
+   * Calls `reloadChampion` every `intervalMs` milliseconds, each check
+   * starting after the previous one ends. The timer is unref'd, so it does
+   * not keep the process alive. Returns the function that stops polling.
+   */
+  watchChampion(options: { intervalMs: number; log: FastifyBaseLogger }): () => void {
+    const { intervalMs, log } = options
+    if (!(intervalMs > 0)) {
+      throw new RangeError(`Invalid reload interval ${intervalMs} ms: expected a positive number`)
+    }
+    let timer: NodeJS.Timeout | undefined
+    let stopped = false
+    const schedule = () => {
+      timer = setTimeout(async () => {
+        await this.reloadChampion(log)
+        if (!stopped) schedule()
+      }, intervalMs)
+      timer.unref()
+    }
+    schedule()
+    return () => {
+      stopped = true
+      clearTimeout(timer)
+    }
+  }
+
+  private async checkChampion(log: FastifyBaseLogger): Promise<ReloadOutcome> {
+    const { modelsDir } = this.config
+    let version: string | undefined
+    try {
+      version = await readChampion(modelsDir, this.bundleName)
+      if (version === undefined || version === this.modelSourceVersion) {
+        this.lastReloadError = undefined
+        this.loggedFailure = undefined
+        return version === undefined ? 'no-champion' : 'unchanged'
+      }
+      const model = buildScoringModel(await loadBundle(join(modelsDir, this.bundleName, version)))
+      const previous = this.modelSourceVersion ?? null
+      this.model = model
+      this.modelSourceVersion = version
+      this.lastReloadError = undefined
+      this.loggedFailure = undefined
+      log.info({ version, previous }, 'loaded the new champion bundle')
+      return 'loaded'
+    } catch (error) {
+      const failure = describeReloadError(modelsDir, this.bundleName, version, error)
+      this.lastReloadError = failure
+      const key = `${failure.version}\n${failure.file}\n${failure.reason}`
+      if (key !== this.loggedFailure) {
+        this.loggedFailure = key
+        log.warn(
+          { err: error, version: failure.version, file: failure.file },
+          `champion bundle failed to load; the model in service stays ${this.modelSourceVersion ?? 'unloaded'}`,
+        )
+      }
+      return 'failed'
+    }
   }
 
   requireModel(): ScoringModel {
@@ -58,10 +158,14 @@ export class ScoringService {
   /**
    * Scores contacts given by key (features computed from the store as of
    * `asOfMs`) or with their features. A contact that cannot be scored gets an
-   * error of its own; the others are still scored.
+   * error of its own; the others are still scored. `model` defaults to the
+   * one in service at the call.
    */
-  async score(contacts: ContactInput[], asOfMs: number): Promise<ScoreOutcome[]> {
-    const model = this.requireModel()
+  async score(
+    contacts: ContactInput[],
+    asOfMs: number,
+    model: ScoringModel = this.requireModel(),
+  ): Promise<ScoreOutcome[]> {
     const names = model.manifest.featureNames
     const rows = createMatrix(contacts.length, names.length)
     const outcomes: (ScoreOutcome | undefined)[] = contacts.map(() => undefined)
@@ -183,6 +287,21 @@ export class ScoringService {
       ]),
     )
   }
+}
+
+/** Names the failed file relative to the models folder, so probes do not expose server paths. */
+function describeReloadError(
+  modelsDir: string,
+  name: string,
+  version: string | undefined,
+  error: unknown,
+): ReloadError {
+  const failedAt = new Date().toISOString()
+  const fallbackFile = join(modelsDir, name, version ?? 'champion.json')
+  const file = error instanceof BundleError ? error.file : fallbackFile
+  const reason =
+    error instanceof BundleError ? error.reason : ((error as Error)?.message ?? String(error))
+  return { version: version ?? null, file: relative(modelsDir, file), reason, failedAt }
 }
 
 const unknownContactMessage = (key: string, asOfMs: number) =>

@@ -27,6 +27,7 @@ export const healthRoutes =
         return reply.code(ready ? 200 : 503).send({
           ready,
           model,
+          lastReloadError: service.lastReloadError ?? null,
           store: { engine: service.store.engine, reachable: storeReachable },
         })
       },

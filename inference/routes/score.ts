@@ -24,9 +24,11 @@ export const scoreRoutes =
       },
       async (request) => {
         const asOfMs = resolveAsOf(request.body.asOf, ['asOf'])
-        const results = await service.score(request.body.contacts, asOfMs)
+        // Read once, so the response names the model that scored it even if a reload lands meanwhile.
+        const model = service.requireModel()
+        const results = await service.score(request.body.contacts, asOfMs, model)
         metrics.observeScores(results)
-        return { modelVersion: service.requireModel().manifest.version, results }
+        return { modelVersion: model.manifest.version, results }
       },
     )
 

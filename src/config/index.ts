@@ -68,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     },
     redisUrl: get('REDIS_URL'),
     modelsDir: get('SEGMENTS_MODELS_DIR'),
+    modelReloadSeconds: get('SEGMENTS_MODEL_RELOAD_SECONDS'),
     host: get('SEGMENTS_HOST'),
     port: get('SEGMENTS_PORT'),
     logLevel: get('SEGMENTS_LOG_LEVEL'),

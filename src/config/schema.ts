@@ -130,6 +130,7 @@ export const CONFIG_VARIABLES = {
     schema: z.string().trim().min(1, 'expected a non-empty value').default('models'),
     example: 'models',
   },
+  SEGMENTS_MODEL_RELOAD_SECONDS: { schema: integer(0, 86_400).default(10), example: '10' },
   SEGMENTS_HOST: {
     schema: z.string().trim().min(1, 'expected a non-empty value').default('127.0.0.1'),
     example: '127.0.0.1',
@@ -199,6 +200,8 @@ export interface Config {
   }
   redisUrl: Parsed<'REDIS_URL'>
   modelsDir: string
+  /** Seconds between checks of champion.json by `serve`; 0 turns reloading off. */
+  modelReloadSeconds: number
   host: string
   port: number
   logLevel: Parsed<'SEGMENTS_LOG_LEVEL'>

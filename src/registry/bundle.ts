@@ -8,7 +8,7 @@ import { manifestSchema, type Manifest } from './manifest.ts'
 export class BundleError extends Error {
   constructor(
     readonly file: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`Invalid model bundle file ${file}: ${reason}`)
     this.name = 'BundleError'

@@ -179,6 +179,7 @@ describe('health routes', () => {
     expect(reply.body).toEqual({
       ready: true,
       model: manifest.version,
+      lastReloadError: null,
       store: { engine: 'chdb', reachable: true },
     })
   })
@@ -486,6 +487,7 @@ describe('unloaded model', () => {
     expect(reply.body).toEqual({
       ready: false,
       model: null,
+      lastReloadError: null,
       store: { engine: 'chdb', reachable: true },
     })
   })
