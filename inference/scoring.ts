@@ -1,6 +1,7 @@
 import { HOUR_FEATURES } from '../src/features/catalogue.ts'
+import { selectColumns } from '../src/features/compute.ts'
 import { assignNearest } from '../src/ml/kmeans.ts'
-import { createMatrix, type Matrix } from '../src/ml/matrix.ts'
+import type { Matrix } from '../src/ml/matrix.ts'
 import { transform } from '../src/ml/scaler.ts'
 import type { ScoringModel } from './model.ts'
 
@@ -19,17 +20,6 @@ export interface ContactScore {
  * many human opens and clicks counts as much as its persona.
  */
 const PERSONA_PRIOR_WEIGHT = 10
-
-function columns(rows: Matrix, featureNames: string[], wanted: string[]): Matrix {
-  const indices = wanted.map((name) => featureNames.indexOf(name))
-  const out = createMatrix(rows.rows, wanted.length)
-  for (let i = 0; i < rows.rows; i++) {
-    indices.forEach(
-      (index, j) => (out.data[i * wanted.length + j] = rows.data[i * rows.cols + index] as number),
-    )
-  }
-  return out
-}
 
 function band(probability: number, model: ScoringModel): RiskBand {
   const { medium, high } = model.manifest.churn.bands
@@ -66,18 +56,18 @@ export function scoreRows(
   const { manifest } = model
   const personaInput = transform(
     model.scaler,
-    columns(rows, featureNames, manifest.personas.features),
+    selectColumns(rows, featureNames, manifest.personas.features),
   )
   const nearest = assignNearest(personaInput, model.centroids)
   const probabilities = model.forest.predictProba(
-    columns(rows, featureNames, manifest.churn.features),
+    selectColumns(rows, featureNames, manifest.churn.features),
   )
-  const hours = columns(
+  const hours = selectColumns(
     rows,
     featureNames,
     HOUR_FEATURES.map((feature) => feature.name),
   )
-  const engagements = columns(rows, featureNames, ['opens_90d', 'clicks_90d'])
+  const engagements = selectColumns(rows, featureNames, ['opens_90d', 'clicks_90d'])
 
   return Array.from({ length: rows.rows }, (_, i) => {
     const personaId = nearest.labels[i] as number

@@ -14,7 +14,7 @@ export interface FeatureMatrix {
 }
 
 /**
- * Lists the distinct time zones of stored contacts that the engine knows;
+ * Lists the distinct time zones of stored contacts that ClickHouse has in system.time_zones;
  * contacts with any other zone get the default zone in feature queries.
  */
 export async function listTimeZones(client: ClickHouseClient): Promise<string[]> {
@@ -38,7 +38,7 @@ export class UnknownZoneError extends RangeError {
   }
 }
 
-/** Lists the zones for a feature query, checking that the engine knows the default zone. */
+/** Lists the zones for a feature query, checking that ClickHouse has the default zone. */
 export async function zonesForQuery(
   client: ClickHouseClient,
   defaultZone: string,
@@ -122,14 +122,17 @@ export async function computeFeatures(
   }
 }
 
-/** Copies the named columns of a feature matrix, in the order given. */
-export function selectFeatures(features: FeatureMatrix, names: string[]): Matrix {
+/**
+ * Copies the columns called `names` of a matrix whose columns are called
+ * `columnNames`, in the order given. Throws a RangeError for a name not there.
+ */
+export function selectColumns(matrix: Matrix, columnNames: string[], names: string[]): Matrix {
   const indices = names.map((name) => {
-    const index = features.featureNames.indexOf(name)
+    const index = columnNames.indexOf(name)
     if (index < 0) throw new RangeError(`Unknown feature ${JSON.stringify(name)}`)
     return index
   })
-  const { rows, cols, data } = features.matrix
+  const { rows, cols, data } = matrix
   const out = createMatrix(rows, indices.length)
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < indices.length; j++) {
@@ -137,4 +140,9 @@ export function selectFeatures(features: FeatureMatrix, names: string[]): Matrix
     }
   }
   return out
+}
+
+/** Copies the named columns of a feature matrix, in the order given. */
+export function selectFeatures(features: FeatureMatrix, names: string[]): Matrix {
+  return selectColumns(features.matrix, features.featureNames, names)
 }

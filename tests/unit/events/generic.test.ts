@@ -2,24 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { contentEventId } from '../../../src/events/event-id.ts'
 import { parseCsv, parseJsonl } from '../../../src/events/generic.ts'
 import { PayloadParseError, type NormalizedEvent } from '../../../src/events/types.ts'
+import { normalizedEvent } from '../../helpers/events.ts'
 
 /** Builds a generic event with empty optional fields and the fields given. */
 function event(fields: Partial<NormalizedEvent>): NormalizedEvent {
-  return {
-    eventId: '',
-    provider: 'jsonl',
-    contactKey: '',
-    campaignId: '',
-    messageId: '',
-    type: 'open',
-    occurredAtMs: 0,
-    url: '',
-    userAgent: '',
-    ip: '',
-    machineOpen: false,
-    bounceKind: '',
+  return normalizedEvent({
     ...fields,
-  }
+  })
 }
 
 describe('jsonl adapter', () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseMailgun } from '../../../src/events/mailgun.ts'
 import { PayloadParseError, type NormalizedEvent } from '../../../src/events/types.ts'
+import { normalizedEvent } from '../../helpers/events.ts'
 
 const FIXTURE = new URL('../../fixtures/esp/mailgun-webhook-requests.json', import.meta.url)
 const REQUESTS: Array<{ 'event-data': Record<string, unknown> }> = JSON.parse(
@@ -13,21 +14,14 @@ const IPHONE_UA =
 
 /** Builds a Mailgun event with the fields all fixture records share, then `fields`. */
 function event(fields: Partial<NormalizedEvent>): NormalizedEvent {
-  return {
-    eventId: '',
+  return normalizedEvent({
     provider: 'mailgun',
     contactKey: 'alex.doe+news@example.com',
     campaignId: 'spring-sale', // tags[0], as user-variables has no campaign_id
     messageId: '20250309063000.1.FAKE0000000001@mail.example.com',
     type: 'send',
-    occurredAtMs: 0,
-    url: '',
-    userAgent: '',
-    ip: '',
-    machineOpen: false,
-    bounceKind: '',
     ...fields,
-  }
+  })
 }
 
 const DELIVERED = event({

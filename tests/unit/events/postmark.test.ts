@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parsePostmark } from '../../../src/events/postmark.ts'
 import { PayloadParseError, type NormalizedEvent } from '../../../src/events/types.ts'
+import { normalizedEvent } from '../../helpers/events.ts'
 
 const FIXTURE = new URL('../../fixtures/esp/postmark-webhook-requests.json', import.meta.url)
 const REQUESTS: Array<Record<string, unknown>> = JSON.parse(readFileSync(FIXTURE, 'utf8'))
@@ -11,21 +12,14 @@ const IPHONE_UA =
 
 /** Builds a Postmark event with the fields most fixture records share, then `fields`. */
 function event(fields: Partial<NormalizedEvent>): NormalizedEvent {
-  return {
-    eventId: '',
+  return normalizedEvent({
     provider: 'postmark',
     contactKey: 'alex.doe+news@example.com',
     campaignId: 'spring-sale',
     messageId: '2f1e0b7c-0000-4000-8000-000000000001',
     type: 'delivered',
-    occurredAtMs: 0,
-    url: '',
-    userAgent: '',
-    ip: '',
-    machineOpen: false,
-    bounceKind: '',
     ...fields,
-  }
+  })
 }
 
 /*

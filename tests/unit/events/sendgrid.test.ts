@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseSendGrid } from '../../../src/events/sendgrid.ts'
 import { PayloadParseError, type NormalizedEvent } from '../../../src/events/types.ts'
+import { normalizedEvent } from '../../helpers/events.ts'
 
 const FIXTURE = new URL('../../fixtures/esp/sendgrid-event-webhook-batch.json', import.meta.url)
 
@@ -14,21 +15,13 @@ const CHROME_96_UA =
 
 /** Builds an event with empty defaults for the fields most records lack, then `fields`. */
 function event(fields: Partial<NormalizedEvent>): NormalizedEvent {
-  return {
-    eventId: '',
+  return normalizedEvent({
     provider: 'sendgrid',
     contactKey: 'alex.doe+news@example.com',
-    campaignId: '',
     messageId: MESSAGE_A,
     type: 'send',
-    occurredAtMs: 0,
-    url: '',
-    userAgent: '',
-    ip: '',
-    machineOpen: false,
-    bounceKind: '',
     ...fields,
-  }
+  })
 }
 
 /** The fixture's events in body order. Record [15] repeats [3] and is dropped. */
@@ -303,7 +296,8 @@ describe('sendgrid adapter body errors', () => {
 describe('sendgrid adapter with deep nesting', () => {
   it('rejects a deeply nested record', () => {
     const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`
-    const good = '{"email":"ok@example.com","timestamp":1741504500,"event":"open","sg_event_id":"g1"}'
+    const good =
+      '{"email":"ok@example.com","timestamp":1741504500,"event":"open","sg_event_id":"g1"}'
     const bad = `{"email":"x","timestamp":1741504500,"event":"open","sg_event_id":"b1","extra":${deep}}`
     const result = parseSendGrid(`[${good},${bad}]`)
     expect(result.events.map((event) => event.eventId)).toEqual(['g1'])

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseSes } from '../../../src/events/ses.ts'
 import { PayloadParseError, type NormalizedEvent } from '../../../src/events/types.ts'
+import { normalizedEvent } from '../../helpers/events.ts'
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../../fixtures/esp/${name}`, import.meta.url), 'utf8')
@@ -21,21 +22,14 @@ const IPHONE_UA =
 
 /** Builds an SES event with the fields most records share, then `fields`. */
 function event(fields: Partial<NormalizedEvent>): NormalizedEvent {
-  return {
-    eventId: '',
+  return normalizedEvent({
     provider: 'ses',
     contactKey: 'alex.doe+news@example.com',
     campaignId: 'spring-sale',
     messageId: MESSAGE_A,
     type: 'send',
-    occurredAtMs: 0,
-    url: '',
-    userAgent: '',
-    ip: '',
-    machineOpen: false,
-    bounceKind: '',
     ...fields,
-  }
+  })
 }
 
 /*
