@@ -1,5 +1,5 @@
 /**
- * Returns whether `zone` is an IANA time zone name this runtime knows, spelled
+ * Returns whether `zone` is an IANA time zone name that Intl accepts, spelled
  * in its canonical case: Intl accepts `europe/paris`, ClickHouse does not.
  */
 export function isTimeZone(zone: string): boolean {

@@ -1,4 +1,4 @@
-/** Raised when the stored data cannot support the requested training run; the message says what is missing. */
+/** Raised when the stored data cannot support the requested training run. The message names what is missing. */
 export class TrainingDataError extends Error {
   constructor(message: string) {
     super(message)

@@ -14,8 +14,11 @@ export interface FeatureDrift {
   level: DriftLevel
 }
 
-export const driftLevel = (psi: number): DriftLevel =>
-  psi > PSI_THRESHOLDS.major ? 'major' : psi >= PSI_THRESHOLDS.moderate ? 'moderate' : 'stable'
+export function driftLevel(psi: number): DriftLevel {
+  if (psi > PSI_THRESHOLDS.major) return 'major'
+  if (psi >= PSI_THRESHOLDS.moderate) return 'moderate'
+  return 'stable'
+}
 
 /** Reference distributions of every feature (decile edges and shares), stored in bundles for drift checks. */
 export function featureReferences(features: FeatureMatrix, bins = 10): FeatureReference[] {

@@ -47,7 +47,7 @@ function checkContactColumns(columns: string[]): void {
   )
 }
 
-/** Lists the time zones the engine knows, which feature queries can use. */
+/** Lists the time zones in ClickHouse's system.time_zones, the ones feature queries can use. */
 async function engineZones(client: ClickHouseClient): Promise<Set<string>> {
   const result = await client.query({
     query: 'SELECT time_zone FROM system.time_zones',

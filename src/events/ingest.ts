@@ -44,7 +44,7 @@ export async function ingestBody(
 /**
  * Ingests many bodies, such as export files, in large batches. Each stored
  * batch costs one look-up of already stored ids, so large batches keep bulk
- * loads fast; the next bodies are parsed while a batch is being written.
+ * loads fast. The next bodies are parsed while a batch is being written.
  */
 export class IngestBatcher {
   private pending: NormalizedEvent[] = []

@@ -1,6 +1,6 @@
 /**
  * Quantile binning for the histogram forest. Bin b of a feature contains the values x with
- * edges[b - 1] < x <= edges[b], and the last bin holds everything above the last edge, so
+ * edges[b - 1] < x <= edges[b], and the last bin contains everything above the last edge, so
  * "bin <= b" and "x <= edges[b]" select the same rows. That is why trees can store
  * `edges[b]` as a threshold in original units.
  */

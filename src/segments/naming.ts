@@ -50,7 +50,7 @@ const ARCHETYPES: Archetype[] = [
   },
   {
     name: 'fading',
-    // Fading contacts still engage now and then, which tells them from dormant ones.
+    // Fading contacts still engage now and then, which separates them from dormant ones.
     score: (centroid) => {
       const trend = get(centroid, 'engagement_trend')
       const recency = get(centroid, 'days_since_last_engagement')
@@ -86,7 +86,7 @@ export interface PersonaName {
 }
 
 /**
- * Returns a name and description per centroid. `population` holds the mean
+ * Returns a name and description per centroid. `population` contains the mean
  * of each feature over all contacts, for relative rules such as "clicks far
  * more than others". A centroid no archetype fits is called "steady readers".
  */

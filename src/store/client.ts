@@ -10,7 +10,7 @@ export type Engine = 'chdb' | 'server'
 export interface Store {
   client: ClickHouseClient
   engine: Engine
-  /** Where the data lives: the chDB folder or the server URL without credentials. */
+  /** Location of the data: the chDB folder, or the server URL without credentials. */
   location: string
   close(): Promise<void>
 }
@@ -38,7 +38,7 @@ export class StoreLockedError extends Error {
   }
 }
 
-/** Describes the process that holds the folder, from the `status` file ClickHouse writes there. */
+/** Describes the process that has the folder open, from the `status` file ClickHouse writes there. */
 function describeOwner(path: string): string {
   try {
     const status = readFileSync(join(path, 'status'), 'utf8')

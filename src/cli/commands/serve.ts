@@ -24,7 +24,7 @@ export function registerServe(program: Command): void {
           reloadSeconds > 0
             ? `a champion bundle that passes its checks is published (checked every ${reloadSeconds} s)`
             : 'a bundle is trained and serve is restarted (SEGMENTS_MODEL_RELOAD_SECONDS is 0)'
-        app.log.warn({ err: error }, `no model loaded; /v1/score answers 503 until ${until}`)
+        app.log.warn({ err: error }, `no model loaded; /v1/score returns 503 until ${until}`)
       }
       if (reloadSeconds > 0) {
         const stopWatching = service.watchChampion({
