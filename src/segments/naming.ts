@@ -85,12 +85,31 @@ export interface PersonaName {
   description: string
 }
 
+const STEADY = 'steady readers'
+
+/**
+ * Describes a centroid under a name given earlier, so a persona that keeps its name across
+ * retrains gets a description of its current centroid. A name with a numeric suffix, such as
+ * "steady readers 2", is described as its archetype, and an unknown name gets the rates only.
+ */
+export function describePersona(name: string, centroid: Centroid): string {
+  const base = name.replace(/ \d+$/, '')
+  const archetype = ARCHETYPES.find((candidate) => candidate.name === base)
+  return archetype ? archetype.describe(centroid) : rates(centroid)
+}
+
 /**
  * Returns a name and description per centroid. `population` contains the mean
  * of each feature over all contacts, for relative rules such as "clicks far
- * more than others". A centroid no archetype fits is called "steady readers".
+ * more than others". A centroid no archetype fits is called "steady readers",
+ * with a number from 2 on when that name is taken. Names in `taken` (those kept
+ * by personas matched to an earlier bundle) are not given out again.
  */
-export function namePersonas(centroids: Centroid[], population: Centroid): PersonaName[] {
+export function namePersonas(
+  centroids: Centroid[],
+  population: Centroid,
+  taken: ReadonlySet<string> = new Set(),
+): PersonaName[] {
   const pairs: { cluster: number; archetype: Archetype; score: number }[] = []
   centroids.forEach((centroid, cluster) => {
     for (const archetype of ARCHETYPES) {
@@ -101,7 +120,7 @@ export function namePersonas(centroids: Centroid[], population: Centroid): Perso
   pairs.sort((a, b) => b.score - a.score || a.cluster - b.cluster)
 
   const names: (PersonaName | undefined)[] = centroids.map(() => undefined)
-  const used = new Set<string>()
+  const used = new Set<string>(taken)
   for (const { cluster, archetype } of pairs) {
     if (names[cluster] || used.has(archetype.name)) continue
     names[cluster] = {
@@ -114,8 +133,12 @@ export function namePersonas(centroids: Centroid[], population: Centroid): Perso
   let steady = 0
   return names.map((named, cluster) => {
     if (named) return named
-    steady += 1
-    const suffix = steady > 1 ? ` ${steady}` : ''
-    return { name: `steady readers${suffix}`, description: rates(centroids[cluster] as Centroid) }
+    let name: string
+    do {
+      steady += 1
+      name = steady > 1 ? `${STEADY} ${steady}` : STEADY
+    } while (used.has(name))
+    used.add(name)
+    return { name, description: rates(centroids[cluster] as Centroid) }
   })
 }

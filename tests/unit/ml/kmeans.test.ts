@@ -1,7 +1,8 @@
+import { kmeans as mlKMeans } from 'ml-kmeans'
 import { describe, expect, it } from 'vitest'
 
 import { assignNearest, fitKMeans } from '../../../src/ml/kmeans.ts'
-import { createMatrix, fromRows, type Matrix } from '../../../src/ml/matrix.ts'
+import { createMatrix, fromRows, selectRows, toRows, type Matrix } from '../../../src/ml/matrix.ts'
 import { adjustedRandIndex } from '../../../src/ml/metrics.ts'
 import { createRng } from '../../../src/ml/random.ts'
 
@@ -172,6 +173,50 @@ describe('kmeans', () => {
     const withNaN = fromRows([[0], [Number.NaN]])
     expect(() => fitKMeans(withNaN, { k: 1, seed: 1 })).toThrow(/NaN at row 1/)
     expect(() => fitKMeans(fromRows([]), { k: 1, seed: 1 })).toThrow(/at least one row/)
+  })
+})
+
+describe('kmeans against ml-kmeans', () => {
+  // ml-kmeans 7.0.1 stops when every centroid moved less than `tolerance` (squared Euclidean),
+  // so a tolerance of 0 on both sides runs each to a fixed point of the labels.
+  const starts = [
+    { name: 'five blobs, k = 5', k: 5, rows: [0, 101, 202, 303, 404] },
+    { name: 'five blobs, k = 8', k: 8, rows: [7, 13, 58, 99, 170, 260, 333, 480] },
+  ]
+  for (const start of starts) {
+    it(`matches from the same start: ${start.name}`, () => {
+      const m = fiveBlobs()
+      const initial = selectRows(m, start.rows)
+      const ours = fitKMeans(m, {
+        k: start.k,
+        seed: 1,
+        initialCentroids: initial,
+        tolerance: 0,
+      })
+      const library = mlKMeans(toRows(m), start.k, {
+        initialization: toRows(initial),
+        tolerance: 0,
+        maxIterations: 300,
+      })
+      expect(library.converged).toBe(true)
+      expect(ours.converged).toBe(true)
+      expect(Array.from(ours.labels)).toEqual(library.clusters)
+      // computeInformation reports each cluster's mean squared distance and size.
+      const libraryInertia = library
+        .computeInformation(toRows(m))
+        .reduce((total, cluster) => total + cluster.error * cluster.size, 0)
+      expect(ours.inertia).toBeCloseTo(libraryInertia, 9)
+      toRows(ours.centroids).forEach((centroid, c) => {
+        centroid.forEach((value, j) => expect(value).toBeCloseTo(library.centroids[c]![j]!, 9))
+      })
+    })
+  }
+
+  it('rejects initial centroids of the wrong shape', () => {
+    const m = fiveBlobs()
+    expect(() => fitKMeans(m, { k: 3, seed: 1, initialCentroids: selectRows(m, [0, 1]) })).toThrow(
+      'initialCentroids must be k x cols (3 x 3), got 2 x 3',
+    )
   })
 })
 
