@@ -1,18 +1,48 @@
 import { FEATURE_NAMES } from '../src/features/catalogue.ts'
-import { loadForest, type ForestModel } from '../src/ml/forest.ts'
+import { applyCalibration, parseCalibration } from '../src/ml/calibration.ts'
+import { loadForest } from '../src/ml/forest.ts'
 import { createMatrix, type Matrix } from '../src/ml/matrix.ts'
+import { loadMlp, MlpArtifactError, prepareMlpInput, type MlpModel } from '../src/ml/mlp-model.ts'
 import { parseScalerParams, type ScalerParams } from '../src/ml/scaler.ts'
 import { BundleError, readJsonArtifact, type LoadedBundle } from '../src/registry/bundle.ts'
 import type { Manifest } from '../src/registry/manifest.ts'
 import { join } from 'node:path'
 import { z } from 'zod'
 
+/** Churn model kinds this version can load. */
+export const CHURN_MODEL_KINDS = ['histogram-forest', 'tfjs-mlp'] as const
+export type ChurnModelKind = (typeof CHURN_MODEL_KINDS)[number]
+
+/** The bundle's churn model with its calibration, as scoring calls it. */
+export interface ChurnPredictor {
+  kind: ChurnModelKind
+  /** Columns of the input: the manifest's churn.features, in that order. */
+  nFeatures: number
+  /**
+   * Returns the calibrated churn probability of every row; many rows per call
+   * are much faster than one. Tensors of the MLP are disposed before it
+   * returns. Throws a RangeError on a column count mismatch or a non-finite entry.
+   */
+  predictProba(rows: Matrix): Float64Array
+  /** Returns the model's uncalibrated scores, which `calibrate` maps to `predictProba`'s values. */
+  predictScores(rows: Matrix): Float64Array
+  /** Maps uncalibrated scores to probabilities; the identity for bundles without a calibration. */
+  calibrate(scores: Float64Array): Float64Array
+  /**
+   * Splits the uncalibrated scores into a bias plus one additive contribution per feature and
+   * row; present for the forest (path contributions), absent for the MLP.
+   */
+  contributions?: (rows: Matrix) => { contributions: Matrix; bias: number }
+}
+
 /** A bundle turned into the objects scoring needs, built once per loaded bundle. */
 export interface ScoringModel {
   manifest: Manifest
   scaler: ScalerParams
   centroids: Matrix
-  forest: ForestModel
+  churn: ChurnPredictor
+  /** Training-window median per churn feature for score reasons; absent in older bundles. */
+  churnMedians: Float64Array | undefined
 }
 
 const centroidsSchema = z
@@ -69,6 +99,108 @@ function checkConsistency(bundle: LoadedBundle): void {
   }
 }
 
+function requireField(bundle: LoadedBundle, field: 'weightsFile' | 'scalerFile'): string {
+  const name = bundle.manifest.churn[field]
+  if (name === undefined) {
+    throw new BundleError(
+      join(bundle.dir, 'manifest.json'),
+      `churn.${field} is missing, which modelKind tfjs-mlp needs`,
+    )
+  }
+  return name
+}
+
+/** Loads the MLP, its weights and its input scaler, naming the file that fails. */
+function buildMlpPredictor(bundle: LoadedBundle): {
+  nFeatures: number
+  predict: (rows: Matrix) => Float64Array
+} {
+  const { churn } = bundle.manifest
+  const weightsFile = requireField(bundle, 'weightsFile')
+  const scalerFile = requireField(bundle, 'scalerFile')
+  const scaler = parseArtifact(bundle, scalerFile, parseScalerParams)
+  const weights = bundle.files.get(weightsFile)
+  if (!weights) {
+    throw new BundleError(join(bundle.dir, weightsFile), 'is not listed in the manifest')
+  }
+  const modelJson = readJsonArtifact(bundle, churn.modelFile)
+
+  let mlp: MlpModel
+  try {
+    mlp = loadMlp(modelJson, weights)
+  } catch (error) {
+    if (!(error instanceof MlpArtifactError)) throw error
+    const file = error.file === 'weights' ? weightsFile : churn.modelFile
+    throw new BundleError(join(bundle.dir, file), error.message)
+  }
+  if (scaler.mean.length !== mlp.nFeatures) {
+    throw new BundleError(
+      join(bundle.dir, scalerFile),
+      `has ${scaler.mean.length} columns, but the MLP takes ${mlp.nFeatures}`,
+    )
+  }
+  return {
+    nFeatures: mlp.nFeatures,
+    predict: (rows) => mlp.predictScaled(prepareMlpInput(scaler, rows)),
+  }
+}
+
+/** Builds the uncalibrated predictor named by churn.modelKind. */
+function buildRawPredictor(bundle: LoadedBundle): {
+  kind: ChurnModelKind
+  nFeatures: number
+  predict: (rows: Matrix) => Float64Array
+  contributions?: (rows: Matrix) => { contributions: Matrix; bias: number }
+} {
+  const { churn } = bundle.manifest
+  if (churn.modelKind === 'histogram-forest') {
+    const forest = parseArtifact(bundle, churn.modelFile, loadForest)
+    return {
+      kind: churn.modelKind,
+      nFeatures: forest.nFeatures,
+      predict: (rows) => forest.predictProba(rows),
+      contributions: (rows) => forest.pathContributions(rows),
+    }
+  }
+  if (churn.modelKind === 'tfjs-mlp') {
+    const predictor = buildMlpPredictor(bundle)
+    return { kind: churn.modelKind, ...predictor }
+  }
+  throw new BundleError(
+    join(bundle.dir, 'manifest.json'),
+    `churn.modelKind ${JSON.stringify(churn.modelKind)} is not one of ${CHURN_MODEL_KINDS.join(', ')}; retrain the bundle or upgrade`,
+  )
+}
+
+/**
+ * Builds the churn predictor of a bundle by churn.modelKind, with its isotonic
+ * calibration applied. A bundle without calibrationFile (written before
+ * calibration existed) scores with the model's raw probabilities.
+ */
+export function buildChurnPredictor(bundle: LoadedBundle): ChurnPredictor {
+  const raw = buildRawPredictor(bundle)
+  const { churn } = bundle.manifest
+  if (raw.nFeatures !== churn.features.length) {
+    throw new BundleError(
+      join(bundle.dir, churn.modelFile),
+      `takes ${raw.nFeatures} features, but churn.features lists ${churn.features.length}`,
+    )
+  }
+  let calibrate = (scores: Float64Array) => scores
+  if (churn.calibrationFile !== undefined) {
+    const calibration = parseArtifact(bundle, churn.calibrationFile, parseCalibration)
+    calibrate = (scores) => applyCalibration(calibration, scores)
+  }
+  return {
+    kind: raw.kind,
+    nFeatures: raw.nFeatures,
+    predictProba: (rows) => calibrate(raw.predict(rows)),
+    predictScores: raw.predict,
+    calibrate,
+    ...(raw.contributions ? { contributions: raw.contributions } : {}),
+  }
+}
+
 /** Builds the scoring model of a checked bundle; a malformed artifact raises a BundleError naming it. */
 export function buildScoringModel(bundle: LoadedBundle): ScoringModel {
   const { manifest } = bundle
@@ -76,9 +208,8 @@ export function buildScoringModel(bundle: LoadedBundle): ScoringModel {
   const rows = parseArtifact(bundle, manifest.personas.centroidsFile, (json) =>
     centroidsSchema.parse(json),
   )
-  const forest = parseArtifact(bundle, manifest.churn.modelFile, loadForest)
-
   checkConsistency(bundle)
+  const churn = buildChurnPredictor(bundle)
   const width = manifest.personas.features.length
   if (rows.length !== manifest.personas.list.length) {
     throw new BundleError(
@@ -92,13 +223,15 @@ export function buildScoringModel(bundle: LoadedBundle): ScoringModel {
       `expected ${width} columns per centroid`,
     )
   }
-  if (forest.nFeatures !== manifest.churn.features.length) {
+  const medians = manifest.churn.medians
+  if (medians !== undefined && medians.length !== manifest.churn.features.length) {
     throw new BundleError(
-      join(bundle.dir, manifest.churn.modelFile),
-      `takes ${forest.nFeatures} features, but churn.features lists ${manifest.churn.features.length}`,
+      join(bundle.dir, 'manifest.json'),
+      `churn.medians has ${medians.length} values, but churn.features lists ${manifest.churn.features.length}`,
     )
   }
   const centroids = createMatrix(rows.length, width)
   rows.forEach((row, i) => centroids.data.set(row, i * width))
-  return { manifest, scaler, centroids, forest }
+  const churnMedians = medians ? Float64Array.from(medians) : undefined
+  return { manifest, scaler, centroids, churn, churnMedians }
 }

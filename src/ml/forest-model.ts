@@ -42,6 +42,14 @@ export interface ForestModel {
    * column count differs from training or an entry is not finite.
    */
   predictProba(x: Matrix): Float64Array
+  /**
+   * Decomposes each row's predictProba into a bias plus one contribution per feature: along
+   * the row's path in each tree, the change in node value at a split is credited to the split's
+   * feature, and both are averaged over trees (the path attribution of Saabas, as in the
+   * treeinterpreter package). Returns the rows x nFeatures contributions and the bias, the mean
+   * root value; for every row, bias plus its contributions equals its probability to rounding.
+   */
+  pathContributions(x: Matrix): { contributions: Matrix; bias: number }
   /** Returns a copy of the mean impurity decrease per feature, normalized to sum to 1. */
   featureImportance(): Float64Array
   toJSON(): ForestJson
@@ -63,6 +71,24 @@ function addLeafValues(tree: TreeArrays, x: Matrix, sums: Float64Array): void {
       split = feature[node] as number
     }
     sums[i]! += value[node] as number
+  }
+}
+
+// Adds one tree's path contributions of each row to `sums` (rows x cols).
+function addPathContributions(tree: TreeArrays, x: Matrix, sums: Float64Array): void {
+  const { feature, threshold, left, right, value } = tree
+  const { cols, data } = x
+  for (let i = 0; i < x.rows; i++) {
+    const offset = i * cols
+    let node = 0
+    let split = feature[0] as number
+    while (split >= 0) {
+      const goLeft = (data[offset + split] as number) <= (threshold[node] as number)
+      const child = goLeft ? (left[node] as number) : (right[node] as number)
+      sums[offset + split]! += (value[child] as number) - (value[node] as number)
+      node = child
+      split = feature[node] as number
+    }
   }
 }
 
@@ -88,19 +114,36 @@ export class HistogramForest implements ForestModel {
     return this.trees.length
   }
 
-  predictProba(x: Matrix): Float64Array {
+  private checkInput(x: Matrix): void {
     if (x.cols !== this.nFeatures) {
       throw new RangeError(
         `matrix has ${x.cols} columns, but the forest was trained on ${this.nFeatures}`,
       )
     }
     assertFinite(x, 'forest input')
+  }
+
+  predictProba(x: Matrix): Float64Array {
+    this.checkInput(x)
     const probabilities = new Float64Array(x.rows)
     for (const tree of this.trees) addLeafValues(tree, x, probabilities)
     for (let i = 0; i < x.rows; i++) {
       probabilities[i] = (probabilities[i] as number) / this.trees.length
     }
     return probabilities
+  }
+
+  pathContributions(x: Matrix): { contributions: Matrix; bias: number } {
+    this.checkInput(x)
+    const data = new Float64Array(x.rows * x.cols)
+    let bias = 0
+    for (const tree of this.trees) {
+      addPathContributions(tree, x, data)
+      bias += tree.value[0] as number
+    }
+    const nTrees = this.trees.length
+    for (let k = 0; k < data.length; k++) data[k] = (data[k] as number) / nTrees
+    return { contributions: { rows: x.rows, cols: x.cols, data }, bias: bias / nTrees }
   }
 
   featureImportance(): Float64Array {

@@ -276,3 +276,82 @@ export function populationStabilityIndex(
   }
   return { psi, edges, referenceShares, currentShares }
 }
+
+/**
+ * Computes the mean binary cross-entropy of probabilities against 0/1 labels, with each
+ * probability clipped to [eps, 1 - eps] as scikit-learn 1.2's log_loss does (eps 1e-15).
+ * Throws a RangeError for empty or unequal inputs, a label other than 0 or 1, or a probability
+ * outside [0, 1].
+ */
+export function logLoss(
+  labels: ArrayLike<number>,
+  probabilities: ArrayLike<number>,
+  eps = 1e-15,
+): number {
+  assertSameLength(labels, probabilities, 'labels and probabilities')
+  countPositives(labels)
+  let sum = 0
+  for (let i = 0; i < labels.length; i++) {
+    const p = probabilities[i] as number
+    if (!(p >= 0 && p <= 1)) {
+      throw new RangeError(`probabilities must be in [0, 1], got ${p} at index ${i}`)
+    }
+    const clipped = Math.min(Math.max(p, eps), 1 - eps)
+    sum -= labels[i] === 1 ? Math.log(clipped) : Math.log(1 - clipped)
+  }
+  return sum / labels.length
+}
+
+/** One bin of a reliability curve. */
+export interface ReliabilityBin {
+  /** Bin bounds on the predicted probability: (lower, upper], the first bin also contains 0. */
+  lower: number
+  upper: number
+  /** Rows whose probability falls in the bin. */
+  count: number
+  /** Mean predicted probability of those rows, or null for an empty bin. */
+  meanPredicted: number | null
+  /** Share of those rows with label 1, or null for an empty bin. */
+  observedRate: number | null
+}
+
+/**
+ * Computes a reliability curve: the probabilities cut into `bins` equal-width bins on [0, 1],
+ * with the mean prediction, the observed positive rate and the row count of each. The edges
+ * and the side an edge value falls on are those of scikit-learn 1.2's calibration_curve with
+ * strategy='uniform', which drops empty bins where this function keeps them with null means.
+ * Throws a RangeError as `brierScore` does, or for `bins` not an integer >= 1.
+ */
+export function reliabilityCurve(
+  labels: ArrayLike<number>,
+  probabilities: ArrayLike<number>,
+  bins = 10,
+): ReliabilityBin[] {
+  if (!Number.isInteger(bins) || bins < 1) {
+    throw new RangeError(`bins must be an integer >= 1, got ${bins}`)
+  }
+  brierScore(labels, probabilities)
+  const counts = new Float64Array(bins)
+  const predictedSums = new Float64Array(bins)
+  const positives = new Float64Array(bins)
+  // Edges as numpy.linspace(0, 1, bins + 1) computes them: i * (1 / bins).
+  const step = 1 / bins
+  const innerEdges = Array.from({ length: bins - 1 }, (_, b) => (b + 1) * step)
+  for (let i = 0; i < labels.length; i++) {
+    const p = probabilities[i] as number
+    const b = binIndex(innerEdges, p)
+    counts[b]! += 1
+    predictedSums[b]! += p
+    positives[b]! += labels[i] as number
+  }
+  return Array.from({ length: bins }, (_, b) => {
+    const count = counts[b] as number
+    return {
+      lower: b * step,
+      upper: b + 1 === bins ? 1 : (b + 1) * step,
+      count,
+      meanPredicted: count > 0 ? (predictedSums[b] as number) / count : null,
+      observedRate: count > 0 ? (positives[b] as number) / count : null,
+    }
+  })
+}

@@ -217,10 +217,12 @@ describe('churnLabels', () => {
     expect(Array.from(labels)).toEqual([0, 0, 1])
   })
 
-  it('ends the horizon exclusively', async () => {
-    // The horizon ends exactly at b's click, which therefore does not count.
+  it('ends the horizon inclusively', async () => {
+    // The horizon ends exactly at b's click, which therefore counts; 1 ms earlier it does not.
     const horizonDays = (Date.parse('2025-04-03T06:30:00Z') - AS_OF) / DAY
     const labels = await churnLabels(store.client, [A, B], AS_OF, horizonDays)
-    expect(Array.from(labels)).toEqual([0, 1])
+    expect(Array.from(labels)).toEqual([0, 0])
+    const shorter = await churnLabels(store.client, [A, B], AS_OF, horizonDays - 1 / DAY)
+    expect(Array.from(shorter)).toEqual([0, 1])
   })
 })

@@ -283,3 +283,84 @@ describe('loadForest', () => {
     expect(() => loadForest(null)).toThrow(/invalid histogram-forest JSON/)
   })
 })
+
+describe('forest path contributions', () => {
+  /** Two stumps on a 2-feature input: values by hand, so each contribution is known. */
+  function stumps(): ForestJson {
+    const options = {
+      nTrees: 2,
+      maxDepth: 1,
+      minSamplesLeaf: 1,
+      maxFeatures: 2,
+      bins: 32,
+      seed: 0,
+      classWeight: null,
+    }
+    return {
+      kind: 'histogram-forest',
+      formatVersion: 1,
+      nFeatures: 2,
+      options,
+      featureImportance: [0.5, 0.5],
+      trees: [
+        {
+          feature: [0, -1, -1],
+          threshold: [1, 0, 0],
+          left: [1, -1, -1],
+          right: [2, -1, -1],
+          value: [0.4, 0.1, 0.9],
+        },
+        {
+          feature: [1, -1, -1],
+          threshold: [0, 0, 0],
+          left: [1, -1, -1],
+          right: [2, -1, -1],
+          value: [0.6, 0.2, 0.7],
+        },
+      ],
+    }
+  }
+
+  it('credits each split to its feature', () => {
+    const forest = loadForest(stumps())
+    const x = fromRows([
+      [0, 5],
+      [2, -1],
+    ])
+    const { contributions, bias } = forest.pathContributions(x)
+    // Bias: mean root value (0.4 + 0.6) / 2. Row 0 goes left in tree 0 (0.1 - 0.4) and right
+    // in tree 1 (0.7 - 0.6); row 1 goes right in tree 0 (0.9 - 0.4) and left in tree 1 (0.2 - 0.6).
+    expect(bias).toBeCloseTo(0.5, 12)
+    expect(Array.from(contributions.data)).toEqual([
+      expect.closeTo(-0.15, 12),
+      expect.closeTo(0.05, 12),
+      expect.closeTo(0.25, 12),
+      expect.closeTo(-0.2, 12),
+    ])
+  })
+
+  it('adds up to the probabilities of a trained forest', () => {
+    const { train, test } = noisyProblem()
+    const model = trainForest(train.x, train.y, { nTrees: 15, maxDepth: 6, seed: 3 })
+    const probabilities = model.predictProba(test.x)
+    const { contributions, bias } = model.pathContributions(test.x)
+    for (let i = 0; i < test.x.rows; i++) {
+      let sum = bias
+      for (let j = 0; j < test.x.cols; j++) sum += contributions.data[i * test.x.cols + j] as number
+      expect(sum).toBeCloseTo(probabilities[i] as number, 12)
+    }
+    // Features 4 to 7 carry no signal, so they get far less credit than x0.
+    const meanAbs = (j: number) => {
+      let total = 0
+      for (let i = 0; i < test.x.rows; i++)
+        total += Math.abs(contributions.data[i * 8 + j] as number)
+      return total / test.x.rows
+    }
+    expect(meanAbs(0)).toBeGreaterThan(3 * meanAbs(5))
+  })
+
+  it('rejects a column count mismatch', () => {
+    const forest = loadForest(stumps())
+    expect(() => forest.pathContributions(createMatrix(1, 3))).toThrow(/3 columns/)
+  })
+})
