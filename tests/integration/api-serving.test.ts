@@ -1,0 +1,521 @@
+/**
+ * The scoring path over real HTTP on loopback: micro-batching of concurrent
+ * requests, the best send time and its profiles, the feature cache, and
+ * GET /v1/segments with its OpenAPI schema.
+ */
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { scoreRowList } from '../../inference/batcher.ts'
+import { buildServer } from '../../inference/server.ts'
+import {
+  bestSendTime,
+  GLOBAL_PSEUDO_OPENS,
+  PERSONA_PSEUDO_OPENS,
+  readSendTimeProfiles,
+} from '../../inference/send-time.ts'
+import { ScoringService, type ScoreOutcome } from '../../inference/service.ts'
+import { loadConfig, type Config } from '../../src/config/index.ts'
+import { computeFeatures } from '../../src/features/compute.ts'
+import {
+  countWeekOpens,
+  HOURS_PER_WEEK,
+  toDenseWeek,
+  type WeekOpenCounts,
+} from '../../src/features/send-time.ts'
+import { manifestSchema, type Manifest } from '../../src/registry/manifest.ts'
+import { storeEvents } from '../../src/store/events.ts'
+import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
+
+const SETUP_TIMEOUT_MS = 180_000
+const REQUEST_TIMEOUT_MS = 30_000
+const CONTACTS = 120
+
+/** Long enough that requests sent together reach the batcher within one wait. */
+const BATCH_WAIT_MS = 300
+const SPLIT_MAX_ROWS = 4
+
+interface HttpReply {
+  status: number
+  body: any
+}
+
+let setup: TrainedStore
+let manifest: Manifest
+let keys: string[]
+/** A service without a batcher, whose direct model calls the batched results must equal. */
+let unbatched: ScoringService
+let batchedApp: FastifyInstance
+let batchedUrl: string
+let splitApp: FastifyInstance
+let splitUrl: string
+let cacheService: ScoringService
+let cacheApp: FastifyInstance
+let cacheUrl: string
+
+async function request(url: string, init: RequestInit = {}): Promise<HttpReply> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+  const text = await response.text()
+  const isJson = response.headers.get('content-type')?.startsWith('application/json')
+  return { status: response.status, body: isJson ? JSON.parse(text) : text }
+}
+
+/** Posts contacts to /v1/score as of the cutoff, or as of now when `asOf` is null. */
+function score(base: string, contacts: unknown[], asOf: string | null = setup.summary.cutoff) {
+  return request(`${base}/v1/score`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(asOf === null ? { contacts } : { contacts, asOf }),
+  })
+}
+
+async function startServer(env: Record<string, string>) {
+  const service = new ScoringService(
+    loadConfig({ ...setup.env, ...env }),
+    setup.store,
+    setup.bundle,
+  )
+  await service.loadChampion()
+  const app = buildServer(service)
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { service, app, url }
+}
+
+/** Reads one sample of the Prometheus text, such as `segments_model_batch_requests_count`. */
+async function metric(base: string, sample: string): Promise<number> {
+  const reply = await request(`${base}/metrics`)
+  const line = (reply.body as string).split('\n').find((text) => text.startsWith(`${sample} `))
+  expect(line, `${sample} in /metrics`).toBeDefined()
+  return Number((line as string).slice(sample.length + 1))
+}
+
+/** Features of contacts as of the cutoff, by name, as a caller would send them. */
+async function featuresOf(contactKeys: string[]): Promise<Record<string, number>[]> {
+  const computed = await computeFeatures(
+    setup.store.client,
+    setup.cutoffMs,
+    setup.config.defaultTimeZone,
+    contactKeys,
+  )
+  const { cols, data } = computed.matrix
+  return contactKeys.map((key) => {
+    const row = computed.contactKeys.indexOf(key)
+    expect(row, key).toBeGreaterThanOrEqual(0)
+    return Object.fromEntries(
+      computed.featureNames.map((name, j) => [name, data[row * cols + j] as number]),
+    )
+  })
+}
+
+/** Expects batched results to equal unbatched ones, field by field. */
+function expectSameScores(batched: ScoreOutcome[], direct: ScoreOutcome[]): void {
+  expect(batched).toHaveLength(direct.length)
+  batched.forEach((result, i) => {
+    const expected = direct[i] as ScoreOutcome
+    if ('error' in expected) {
+      expect(result, `result ${i}`).toEqual(expected)
+      return
+    }
+    const { churn, ...rest } = expected
+    expect(result, `result ${i}`).toMatchObject(rest)
+    // A float32 churn network may round differently by batch size, so the probability gets a
+    // tolerance; the forest and everything else must match exactly.
+    const scored = result as typeof expected
+    expect(scored.churn.band, `result ${i} band`).toBe(churn.band)
+    expect(Math.abs(scored.churn.probability - churn.probability), `result ${i}`).toBeLessThan(1e-6)
+  })
+}
+
+beforeAll(async () => {
+  setup = await setUpTrainedStore({ prefix: 'api-serving-test', contacts: CONTACTS, days: 120 })
+  manifest = setup.trained.manifest
+  keys = setup.trained.test.contactKeys
+  unbatched = new ScoringService(setup.config, setup.store, setup.bundle)
+  await unbatched.loadChampion()
+  ;({ app: batchedApp, url: batchedUrl } = await startServer({
+    SEGMENTS_BATCH_MAX_ROWS: '1000',
+    SEGMENTS_BATCH_MAX_WAIT_MS: String(BATCH_WAIT_MS),
+  }))
+  ;({ app: splitApp, url: splitUrl } = await startServer({
+    SEGMENTS_BATCH_MAX_ROWS: String(SPLIT_MAX_ROWS),
+    SEGMENTS_BATCH_MAX_WAIT_MS: '50',
+  }))
+  ;({
+    service: cacheService,
+    app: cacheApp,
+    url: cacheUrl,
+  } = await startServer({ SEGMENTS_FEATURE_CACHE_SECONDS: '600' }))
+}, SETUP_TIMEOUT_MS)
+
+afterAll(async () => {
+  await batchedApp?.close()
+  await splitApp?.close()
+  await cacheApp?.close()
+  await setup?.close()
+})
+
+describe('micro-batching', () => {
+  it('shares one model call', async () => {
+    // Contacts with their features need no query, so the six requests reach the batcher at
+    // nearly the same time.
+    const features = await featuresOf(keys.slice(0, 6))
+    const requests = features.map((row) => [{ features: row }])
+
+    const replies = await Promise.all(requests.map((contacts) => score(batchedUrl, contacts)))
+    const calls = await metric(batchedUrl, 'segments_model_batch_requests_count')
+    const joined = await metric(batchedUrl, 'segments_model_batch_requests_sum')
+    const rows = await metric(batchedUrl, 'segments_model_batch_rows_sum')
+
+    for (const reply of replies) expect(reply.status).toBe(200)
+    expect(joined).toBe(6)
+    expect(rows).toBe(6)
+    expect(calls).toBeGreaterThanOrEqual(1)
+    expect(calls).toBeLessThan(6)
+  })
+
+  it('matches unbatched scoring', async () => {
+    const groups = [keys.slice(0, 3), keys.slice(3, 4), keys.slice(4, 9), keys.slice(9, 11)]
+    const asOfMs = setup.cutoffMs
+
+    const replies = await Promise.all(
+      groups.map((group) =>
+        score(
+          batchedUrl,
+          group.map((key) => ({ key })),
+        ),
+      ),
+    )
+
+    for (const [i, group] of groups.entries()) {
+      const reply = replies[i] as HttpReply
+      expect(reply.status).toBe(200)
+      const direct = await unbatched.score(
+        group.map((key) => ({ key })),
+        asOfMs,
+      )
+      expectSameScores(reply.body.results, direct)
+    }
+  })
+
+  it('isolates an unknown contact', async () => {
+    const groups = [
+      [{ key: keys[20] }, { key: 'nobody@example.com' }, { key: keys[21] }],
+      [{ key: 'nobody-else@example.com' }],
+      [{ key: keys[22] }],
+    ]
+
+    const replies = await Promise.all(groups.map((contacts) => score(batchedUrl, contacts)))
+
+    for (const reply of replies) expect(reply.status).toBe(200)
+    const [first, second, third] = replies.map((reply) => reply.body.results)
+    expect(first[0].persona).toBeDefined()
+    expect(first[1]).toEqual({
+      index: 1,
+      key: 'nobody@example.com',
+      error: {
+        code: 'UNKNOWN_CONTACT',
+        message: `No events or contact record before ${setup.summary.cutoff} for key "nobody@example.com"`,
+        path: ['contacts', 1, 'key'],
+      },
+    })
+    expect(first[2].key).toBe(keys[21])
+    expect(first[2].persona).toBeDefined()
+    expect(second[0].error.code).toBe('UNKNOWN_CONTACT')
+    expect(second[0].error.path).toEqual(['contacts', 0, 'key'])
+    expect(third[0].persona).toBeDefined()
+    expectSameScores(first, await unbatched.score(groups[0] as { key: string }[], setup.cutoffMs))
+  })
+
+  it('splits a large request', async () => {
+    const group = keys.slice(30, 40)
+
+    const reply = await score(
+      splitUrl,
+      group.map((key) => ({ key })),
+    )
+    const calls = await metric(splitUrl, 'segments_model_batch_rows_count')
+    const withinLimit = await metric(
+      splitUrl,
+      `segments_model_batch_rows_bucket{le="${SPLIT_MAX_ROWS}"}`,
+    )
+
+    expect(reply.status).toBe(200)
+    // 10 rows in calls of at most 4: 4, 4 and 2.
+    expect(calls).toBe(3)
+    expect(withinLimit).toBe(calls)
+    expectSameScores(
+      reply.body.results,
+      await unbatched.score(
+        group.map((key) => ({ key })),
+        setup.cutoffMs,
+      ),
+    )
+  })
+})
+
+describe('best send time', () => {
+  it('follows own opens and profiles', async () => {
+    const group = keys.slice(40, 60)
+    const opens = await countWeekOpens(
+      setup.store.client,
+      setup.cutoffMs,
+      setup.config.defaultTimeZone,
+      group,
+    )
+    const profiles = readSendTimeProfiles(manifest)
+
+    const reply = await score(
+      batchedUrl,
+      group.map((key) => ({ key })),
+    )
+
+    expect(reply.status).toBe(200)
+    expect(opens.size).toBeGreaterThan(0)
+    for (const result of reply.body.results) {
+      const counts = opens.get(result.key)
+      const expected = bestSendTime(
+        counts ? toDenseWeek(counts) : undefined,
+        profiles.personas[result.persona.id] as Float64Array,
+        profiles.global,
+      )
+      expect(result.bestSendTime, result.key).toEqual(expected)
+    }
+  })
+
+  it('takes hourOfWeekOpens with features', async () => {
+    const key = keys[61] as string
+    const [features] = await featuresOf([key])
+    const hourOfWeekOpens = new Array<number>(HOURS_PER_WEEK).fill(0)
+    hourOfWeekOpens[24 * 2 + 19] = 500
+
+    const reply = await score(batchedUrl, [
+      { features, hourOfWeekOpens },
+      { features, hourOfWeekOpens: [1, 2] },
+    ])
+    const [scored, invalid] = reply.body.results
+
+    // 500 opens on Wednesday at 19:00 outweigh the 105 pseudo-opens of the profiles.
+    expect(reply.status).toBe(200)
+    expect(scored.bestSendTime.hourOfWeek).toBe(67)
+    expect(scored.bestSendTime.weekday).toBe('wed')
+    expect(scored.bestSendTime.hour).toBe(19)
+    expect(scored.bestSendTime.ownShare).toBeCloseTo(500 / 605, 12)
+    expect(invalid).toEqual({
+      index: 1,
+      key: null,
+      error: {
+        code: 'INVALID_REQUEST',
+        message: 'hourOfWeekOpens must have 168 values (Monday 00:00 first), received 2',
+        path: ['contacts', 1, 'hourOfWeekOpens'],
+      },
+    })
+  })
+
+  it('names a negative open count', async () => {
+    const [features] = await featuresOf([keys[62] as string])
+    const hourOfWeekOpens = new Array<number>(HOURS_PER_WEEK).fill(0)
+    hourOfWeekOpens[3] = -2
+
+    const reply = await score(batchedUrl, [{ key: keys[62] }, { features, hourOfWeekOpens }])
+    const [byKey, invalid] = reply.body.results
+
+    expect(reply.status).toBe(200)
+    expect(byKey.bestSendTime).toBeDefined()
+    expect(invalid.error).toEqual({
+      code: 'INVALID_REQUEST',
+      message: 'hourOfWeekOpens[3] must be a number from 0 to 1e9, received -2',
+      path: ['contacts', 1, 'hourOfWeekOpens', 3],
+    })
+  })
+
+  it('rejects hourOfWeekOpens with a key', async () => {
+    const reply = await score(batchedUrl, [
+      { key: keys[63], hourOfWeekOpens: new Array<number>(HOURS_PER_WEEK).fill(1) },
+    ])
+
+    expect(reply.status).toBe(200)
+    expect(reply.body.results[0].error.code).toBe('INVALID_REQUEST')
+    expect(reply.body.results[0].error.path).toEqual(['contacts', 0, 'hourOfWeekOpens'])
+  })
+
+  it('stores week profiles in the bundle', async () => {
+    // Everyone's profile is the mean over contacts with opens, so it equals the persona
+    // profiles weighted by each persona's members with opens.
+    const opens = await countWeekOpens(
+      setup.store.client,
+      setup.cutoffMs,
+      setup.config.defaultTimeZone,
+    )
+    const { list, weekProfile: global } = manifest.personas
+    const withOpens = new Array<number>(list.length).fill(0)
+    keys.forEach((key, row) => {
+      const counts = opens.get(key) as WeekOpenCounts | undefined
+      if (counts && counts.counts.some((count) => count > 0)) {
+        withOpens[setup.trained.personas.labels[row] as number]! += 1
+      }
+    })
+    const total = withOpens.reduce((sum, count) => sum + count, 0)
+
+    expect(global).toHaveLength(HOURS_PER_WEEK)
+    expect(total).toBeGreaterThan(0)
+    for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
+      const weighted = list.reduce(
+        (sum, persona) => sum + (withOpens[persona.id] as number) * persona.weekProfile![slot]!,
+        0,
+      )
+      expect(weighted / total, `slot ${slot}`).toBeCloseTo(global![slot] as number, 12)
+    }
+  })
+
+  it('scores a bundle without week profiles', () => {
+    // Bundles trained before the 168-slot profiles still load and get a send time.
+    const { weekProfile: _global, list, ...personas } = manifest.personas
+    const older = manifestSchema.parse({
+      ...manifest,
+      personas: { ...personas, list: list.map(({ weekProfile: _week, ...persona }) => persona) },
+    })
+    const model = { ...(unbatched.model as NonNullable<typeof unbatched.model>), manifest: older }
+    const features = new Float64Array(manifest.featureNames.length)
+
+    const [result] = scoreRowList(model, [{ features, weekOpens: undefined }])
+
+    expect(older.personas.weekProfile).toBeUndefined()
+    expect(result?.bestSendTime.ownShare).toBe(0)
+    expect(result?.bestSendTime.hourOfWeek).toBeGreaterThanOrEqual(0)
+    expect(result?.bestSendTime.hourOfWeek).toBeLessThan(HOURS_PER_WEEK)
+  })
+})
+
+describe('feature cache', () => {
+  it('reuses features as of now', async () => {
+    const key = keys[70] as string
+    const hitsBefore = cacheService.featureCache.hits
+
+    const first = await score(cacheUrl, [{ key }], null)
+    const second = await score(cacheUrl, [{ key }], null)
+
+    expect(first.status).toBe(200)
+    expect(second.body.results).toEqual(first.body.results)
+    expect(cacheService.featureCache.hits).toBe(hitsBefore + 1)
+    expect(await metric(cacheUrl, 'segments_feature_cache_lookups_total{outcome="hit"}')).toBe(
+      hitsBefore + 1,
+    )
+  })
+
+  it('skips the cache with asOf', async () => {
+    const key = keys[71] as string
+    const before = { hits: cacheService.featureCache.hits, size: cacheService.featureCache.size }
+
+    await score(cacheUrl, [{ key }])
+    await score(cacheUrl, [{ key }])
+
+    expect(cacheService.featureCache.hits).toBe(before.hits)
+    expect(cacheService.featureCache.size).toBe(before.size)
+  })
+
+  it('serves cached opens while fresh', async () => {
+    // A human open stored after the first request is not seen as of now while the entry
+    // lives, but a request with asOf reads the store.
+    const key = keys[72] as string
+    const first = await score(cacheUrl, [{ key }], null)
+    const nowMs = Date.now()
+    await storeEvents(setup.store.client, [
+      {
+        eventId: 'cache-test-open',
+        provider: 'jsonl',
+        contactKey: key,
+        campaignId: 'late',
+        messageId: 'cache-test-message',
+        type: 'open',
+        occurredAtMs: nowMs - 60_000,
+        url: '',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.9.0',
+        ip: '192.0.2.50',
+        machineOpen: false,
+        bounceKind: '',
+      },
+    ])
+
+    const cached = await score(cacheUrl, [{ key }], null)
+    const fresh = await score(cacheUrl, [{ key }], new Date(nowMs).toISOString())
+
+    // ownShare = opens / (opens + pseudo-opens), so opens = pseudo * ownShare / (1 - ownShare).
+    const pseudo = PERSONA_PSEUDO_OPENS + GLOBAL_PSEUDO_OPENS
+    const ownOpens = (result: any) =>
+      (result.bestSendTime.ownShare * pseudo) / (1 - result.bestSendTime.ownShare)
+    expect(cached.body.results).toEqual(first.body.results)
+    expect(ownOpens(fresh.body.results[0])).toBeCloseTo(ownOpens(first.body.results[0]) + 1, 6)
+  })
+
+  it('empties when the model reloads', async () => {
+    const key = keys[73] as string
+    await score(cacheUrl, [{ key }], null)
+    expect(cacheService.featureCache.size).toBeGreaterThan(0)
+    const misses = cacheService.featureCache.misses
+
+    await cacheService.loadChampion()
+    await score(cacheUrl, [{ key }], null)
+
+    // The first look-up with the new model object empties the cache, so the key misses again.
+    expect(cacheService.featureCache.misses).toBe(misses + 1)
+    expect(cacheService.featureCache.size).toBe(1)
+  })
+})
+
+describe('GET /v1/segments', () => {
+  it('lists share and centroid', async () => {
+    const reply = await request(`${batchedUrl}/v1/segments`)
+    const personas = reply.body.personas as {
+      id: number
+      size: number
+      share: number
+      centroid: Record<string, number>
+    }[]
+
+    expect(reply.status).toBe(200)
+    expect(personas).toHaveLength(manifest.personas.list.length)
+    for (const persona of personas) {
+      const stored = manifest.personas.list.find((entry) => entry.id === persona.id)
+      expect(persona.share).toBeCloseTo(persona.size / CONTACTS, 15)
+      expect(persona.centroid).toEqual(stored?.centroid)
+      expect(Object.keys(persona.centroid)).toEqual(manifest.personas.features)
+    }
+    expect(personas.reduce((sum, persona) => sum + persona.share, 0)).toBeCloseTo(1, 12)
+  })
+
+  it('is in the OpenAPI document', async () => {
+    const reply = await request(`${batchedUrl}/docs/json`)
+    const route = reply.body.paths['/v1/segments'].get
+    const schema = route.responses['200'].content['application/json'].schema
+    const persona = schema.properties.personas.items
+
+    expect(reply.status).toBe(200)
+    expect(Object.keys(persona.properties)).toEqual([
+      'id',
+      'name',
+      'description',
+      'size',
+      'share',
+      'centroid',
+    ])
+    expect(route.responses['503']).toBeDefined()
+  })
+
+  it('documents the send time', async () => {
+    const reply = await request(`${batchedUrl}/docs/json`)
+    const route = reply.body.paths['/v1/score'].post
+    const result =
+      route.responses['200'].content['application/json'].schema.properties.results.items
+    const contact = route.requestBody.content['application/json'].schema.properties.contacts.items
+
+    expect(Object.keys(result.properties.bestSendTime.properties)).toEqual([
+      'hourOfWeek',
+      'weekday',
+      'hour',
+      'ownShare',
+      'personaShare',
+      'globalShare',
+    ])
+    expect(result.properties.bestSendHour).toBeUndefined()
+    expect(contact.properties.hourOfWeekOpens.type).toBe('array')
+  })
+})
