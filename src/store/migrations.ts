@@ -70,6 +70,36 @@ export const MIGRATIONS: Migration[] = [
       ORDER BY (provider, received_at)`,
     ],
   },
+  {
+    version: 4,
+    name: 'score_log',
+    statements: [
+      // One row per scored contact, written in batches by inference/score-log.ts.
+      // Each batch is inserted with insert_deduplication_token set to its batch id.
+      // A MergeTree that is not replicated skips a repeated token only when
+      // non_replicated_deduplication_window is above 0. With it, a batch replayed
+      // from the spool after an insert whose reply was lost is stored once.
+      `CREATE TABLE IF NOT EXISTS score_log (
+        scored_at DateTime64(3, 'UTC'),
+        request_id String,
+        contact_key Nullable(String),
+        as_of Nullable(DateTime64(3, 'UTC')),
+        model_name LowCardinality(String),
+        model_version LowCardinality(String),
+        persona_id Int32,
+        persona_distance Float64,
+        churn_probability Float64,
+        churn_band LowCardinality(String),
+        result String,
+        feature_names_hash LowCardinality(String),
+        features Array(Float64)
+      )
+      ENGINE = MergeTree
+      PARTITION BY toYYYYMM(scored_at)
+      ORDER BY (model_name, model_version, scored_at)
+      SETTINGS non_replicated_deduplication_window = 1000`,
+    ],
+  },
 ]
 
 const LEDGER = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -84,9 +84,15 @@ afterAll(async () => {
 })
 
 describe('applyMigrations', () => {
-  it('creates the four tables', async () => {
+  it('creates the five tables', async () => {
     const names = (await listTables()).map((table) => table.name)
-    expect(names).toEqual(['contacts', 'events', 'ingest_rejects', 'schema_migrations'])
+    expect(names).toEqual([
+      'contacts',
+      'events',
+      'ingest_rejects',
+      'schema_migrations',
+      'score_log',
+    ])
   })
 
   it('records every version once', async () => {
@@ -98,6 +104,7 @@ describe('applyMigrations', () => {
       { version: 1, name: 'events' },
       { version: 2, name: 'contacts' },
       { version: 3, name: 'ingest_rejects' },
+      { version: 4, name: 'score_log' },
     ])
   })
 
@@ -112,7 +119,7 @@ describe('applyMigrations', () => {
 
     expect(applied).toEqual([])
     expect(after).toEqual(before)
-    expect(ledger.map((row) => row.version)).toEqual([1, 2, 3])
+    expect(ledger.map((row) => row.version)).toEqual([1, 2, 3, 4])
   })
 })
 
