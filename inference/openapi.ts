@@ -53,7 +53,7 @@ export function registerOpenApi(app: FastifyInstance): void {
     openapi: {
       info: {
         title: 'contact-segments API',
-        description: 'Persona, churn probability and best send hour of email contacts.',
+        description: 'Persona, churn probability and best send time of email contacts.',
         version: '1',
       },
       components: { securitySchemes: SECURITY_SCHEMES },

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { ApiError } from './errors.ts'
 import { ERROR_CODES, type ErrorCode } from './errors.ts'
+import { WEEKDAYS } from '../src/features/catalogue.ts'
 
 const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]
 
@@ -16,6 +17,11 @@ export const contactInputSchema = z
   .object({
     key: z.string().min(1).max(320).optional(),
     features: z.record(z.string(), z.number()).optional(),
+    /**
+     * Human opens per local hour of the week, Monday 00:00 first (168 counts),
+     * read only with `features` and checked per contact.
+     */
+    hourOfWeekOpens: z.array(z.number()).optional(),
   })
   .strict()
 
@@ -54,14 +60,33 @@ const churnScoreSchema = z.object({
   probability: z.number(),
   band: z.enum(['low', 'medium', 'high']),
 })
-const sendHourSchema = z.object({ hour: z.number().int(), ownShare: z.number() })
+/** A feature that moves the contact's churn probability, largest change first. */
+const reasonSchema = z.object({
+  feature: z.string(),
+  /** The contact's value of the feature. */
+  value: z.number(),
+  /** Churn probability minus the probability with the feature at its training median. */
+  effect: z.number(),
+})
+const sendTimeSchema = z.object({
+  /** Local hour of the week, 0 to 167: Monday 00:00 is 0. */
+  hourOfWeek: z.number().int(),
+  weekday: z.enum(WEEKDAYS),
+  /** Local hour of day, 0 to 23. */
+  hour: z.number().int(),
+  /** Weights of the contact's own opens, its persona's profile and everyone's profile. They sum to 1. */
+  ownShare: z.number(),
+  personaShare: z.number(),
+  globalShare: z.number(),
+})
 
 export const scoreResultSchema = z.object({
   index: z.number().int(),
   key: z.string().nullable(),
   persona: personaScoreSchema.optional(),
   churn: churnScoreSchema.optional(),
-  bestSendHour: sendHourSchema.optional(),
+  reasons: z.array(reasonSchema).optional(),
+  bestSendTime: sendTimeSchema.optional(),
   modelVersion: z.string().optional(),
   error: errorSchema.shape.error.optional(),
 })
@@ -85,7 +110,12 @@ export const segmentsResponseSchema = z.object({
       id: z.number().int(),
       name: z.string(),
       description: z.string(),
+      /** Contacts of the persona when it was fitted. */
       size: z.number().int(),
+      /** Size over all fitted contacts, 0 to 1. */
+      share: z.number(),
+      /** Centre of the persona in feature units, by persona feature name. */
+      centroid: z.record(z.string(), z.number()),
     }),
   ),
 })
@@ -105,7 +135,8 @@ export const contactResponseSchema = z.object({
   key: z.string(),
   persona: personaScoreSchema,
   churn: churnScoreSchema,
-  bestSendHour: sendHourSchema,
+  reasons: z.array(reasonSchema),
+  bestSendTime: sendTimeSchema,
   modelVersion: z.string(),
   /** Time the features were computed as of (ISO 8601). */
   asOf: z.string(),

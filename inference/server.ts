@@ -6,6 +6,7 @@ import {
 } from 'fastify-type-provider-zod'
 import { PayloadParseError } from '../src/events/types.ts'
 import { registerAuth } from './auth.ts'
+import { createScoreBatcher } from './batcher.ts'
 import { ApiError } from './errors.ts'
 import { ApiMetrics, metricsRoutes, registerRequestMetrics } from './metrics.ts'
 import { registerOpenApi } from './openapi.ts'
@@ -14,6 +15,8 @@ import { contactRoutes } from './routes/contacts.ts'
 import { healthRoutes } from './routes/health.ts'
 import { modelRoutes } from './routes/models.ts'
 import { scoreRoutes } from './routes/score.ts'
+import { registerScoreLog, type ScoreLogWriterOptions } from './score-log.ts'
+import { segmentRoutes } from './routes/segments.ts'
 import { webhookRoutes } from './routes/webhooks.ts'
 import type { ScoringService } from './service.ts'
 
@@ -62,6 +65,8 @@ const MAX_PARAM_LENGTH = 1024
 export interface ServerOptions {
   /** Destination of the server's log lines instead of stdout, such as a test's buffer. */
   logStream?: { write(line: string): void }
+  /** Options of the score_log writer that replace the ones built from the configuration. */
+  scoreLog?: Partial<ScoreLogWriterOptions>
 }
 
 /**
@@ -135,9 +140,12 @@ export function buildServer(service: ScoringService, options: ServerOptions = {}
   registerOpenApi(app)
   const metrics = new ApiMetrics(service)
   registerRequestMetrics(app, metrics)
+  registerScoreLog(app, service, options.scoreLog)
+  service.batcher = createScoreBatcher(config.batch, (event) => metrics.observeBatch(event))
 
   app.register(healthRoutes(service))
   app.register(scoreRoutes(service, metrics))
+  app.register(segmentRoutes(service))
   app.register(contactRoutes(service, metrics))
   app.register(webhookRoutes(service, metrics))
   app.register(modelRoutes(service))

@@ -6,13 +6,28 @@ import { computeFeatures, selectFeatures } from '../src/features/compute.ts'
 import { createMatrix } from '../src/ml/matrix.ts'
 import { BundleError, loadBundle, loadChampion, readChampion } from '../src/registry/bundle.ts'
 import type { Store } from '../src/store/client.ts'
+import { countWeekOpens, toDenseWeek } from '../src/features/send-time.ts'
+import { scoreRowList, type ScoreBatcher, type ScoreRow } from './batcher.ts'
 import { ApiError, type ErrorBody } from './errors.ts'
+import { FeatureCache, type CachedContact } from './feature-cache.ts'
 import { buildScoringModel, type ScoringModel } from './model.ts'
-import { scoreRows, type ContactScore } from './scoring.ts'
+import type { ScoreLogWriter } from './score-log.ts'
+import type { ContactScore } from './scoring.ts'
+import { parseHourOfWeekOpens } from './send-time.ts'
 
 export interface ContactInput {
   key?: string | undefined
   features?: Record<string, number> | undefined
+  /** Human opens per local hour of the week (168 values), read only with `features`. */
+  hourOfWeekOpens?: number[] | undefined
+}
+
+export interface ScoreOptions {
+  /**
+   * True when the features are wanted as of now rather than a given time, so
+   * cached features up to SEGMENTS_FEATURE_CACHE_SECONDS old may stand in.
+   */
+  asOfNow?: boolean
 }
 
 /** Keys that are addresses are stored lower-cased, so they are looked up that way. */
@@ -57,12 +72,23 @@ export class ScoringService {
   /** Failure already logged, so a champion that keeps failing is logged once. */
   private loggedFailure: string | undefined
   private reloading: Promise<ReloadOutcome> | undefined
+  /** Features of contacts scored by key as of now, emptied when another model scores. */
+  readonly featureCache: FeatureCache
+  /** Joins the model calls of concurrent requests. Without one, each request calls the model itself. */
+  batcher: ScoreBatcher | undefined
+  /** Receives every score with its features for the score_log table; set by the server. */
+  scoreLog: ScoreLogWriter | undefined
 
   constructor(
     readonly config: Readonly<Config>,
     readonly store: Store,
     readonly bundleName: string,
-  ) {}
+  ) {
+    this.featureCache = new FeatureCache({
+      ttlMs: config.featureCache.seconds * 1000,
+      maxEntries: config.featureCache.maxEntries,
+    })
+  }
 
   /** Loads the champion bundle; on failure the model already in service stays. */
   async loadChampion(): Promise<ScoringModel> {
@@ -165,9 +191,11 @@ export class ScoringService {
     contacts: ContactInput[],
     asOfMs: number,
     model: ScoringModel = this.requireModel(),
+    options: ScoreOptions = {},
   ): Promise<ScoreOutcome[]> {
     const names = model.manifest.featureNames
     const rows = createMatrix(contacts.length, names.length)
+    const weekOpens: (ArrayLike<number> | undefined)[] = contacts.map(() => undefined)
     const outcomes: (ScoreOutcome | undefined)[] = contacts.map(() => undefined)
     const scorable: number[] = []
 
@@ -190,7 +218,26 @@ export class ScoringService {
             'features',
             ...problem.path,
           ])
+        if (contact.hourOfWeekOpens) {
+          const parsed = parseHourOfWeekOpens(contact.hourOfWeekOpens)
+          if ('message' in parsed) {
+            return fail(index, 'INVALID_REQUEST', parsed.message, [
+              'contacts',
+              index,
+              'hourOfWeekOpens',
+              ...parsed.path,
+            ])
+          }
+          weekOpens[index] = parsed.opens
+        }
         scorable.push(index)
+      } else if (contact.hourOfWeekOpens) {
+        fail(
+          index,
+          'INVALID_REQUEST',
+          'hourOfWeekOpens is read only with "features"; a contact given by key has its opens counted from the store',
+          ['contacts', index, 'hourOfWeekOpens'],
+        )
       } else if (!contact.key) {
         fail(index, 'INVALID_REQUEST', 'Give the contact\'s "key" or its "features"', [
           'contacts',
@@ -199,16 +246,17 @@ export class ScoringService {
       }
     })
 
+    // Contacts that already failed, such as a key with hourOfWeekOpens, are not looked up.
     const byKey = contacts.flatMap((contact, index) =>
-      contact.features || !contact.key ? [] : [index],
+      contact.features || !contact.key || outcomes[index] ? [] : [index],
     )
     if (byKey.length > 0) {
       const keys = byKey.map((index) => contacts[index]?.key as string)
-      const featuresOf = await this.featuresByKey(model, keys, asOfMs)
+      const featuresOf = await this.featuresByKey(model, keys, asOfMs, options.asOfNow === true)
       for (const index of byKey) {
         const key = contacts[index]?.key as string
-        const features = featuresOf.get(normalizeKey(key))
-        if (features === undefined) {
+        const found = featuresOf.get(normalizeKey(key))
+        if (found === undefined) {
           fail(index, 'UNKNOWN_CONTACT', unknownContactMessage(key, asOfMs), [
             'contacts',
             index,
@@ -216,22 +264,34 @@ export class ScoringService {
           ])
           continue
         }
-        rows.data.set(features, index * names.length)
+        rows.data.set(found.features, index * names.length)
+        weekOpens[index] = found.weekOpens
         scorable.push(index)
       }
     }
 
     scorable.sort((a, b) => a - b)
-    const subset = createMatrix(scorable.length, names.length)
-    scorable.forEach((index, i) =>
-      subset.data.set(
-        rows.data.subarray(index * names.length, (index + 1) * names.length),
-        i * names.length,
-      ),
+    const scores = await this.scoreModelRows(
+      model,
+      scorable.map((index) => ({
+        features: rows.data.subarray(index * names.length, (index + 1) * names.length),
+        weekOpens: weekOpens[index],
+      })),
     )
-    const scores = scoreRows(model, names, subset)
     scorable.forEach((index, i) => {
       outcomes[index] = { index, key: contacts[index]?.key ?? null, ...(scores[i] as ContactScore) }
+    })
+    this.scoreLog?.record({
+      model,
+      contacts: scorable.map((index, i) => {
+        const { key, features } = contacts[index] as ContactInput
+        return {
+          key: key === undefined ? null : normalizeKey(key),
+          asOfMs: features ? null : asOfMs,
+          features: rows.data.subarray(index * names.length, (index + 1) * names.length),
+          score: scores[i] as ContactScore,
+        }
+      }),
     })
     return outcomes as ScoreOutcome[]
   }
@@ -241,16 +301,24 @@ export class ScoringService {
    * `score` does, and returns the features with the score. Throws
    * UNKNOWN_CONTACT when the store has nothing on the key before that time.
    */
-  async scoreContact(key: string, asOfMs: number): Promise<ContactReport> {
+  async scoreContact(
+    key: string,
+    asOfMs: number,
+    options: ScoreOptions = {},
+  ): Promise<ContactReport> {
     const model = this.requireModel()
     const names = model.manifest.featureNames
-    const features = (await this.featuresByKey(model, [key], asOfMs)).get(normalizeKey(key))
-    if (features === undefined) {
+    const asOfNow = options.asOfNow === true
+    const found = (await this.featuresByKey(model, [key], asOfMs, asOfNow)).get(normalizeKey(key))
+    if (found === undefined) {
       throw new ApiError('UNKNOWN_CONTACT', unknownContactMessage(key, asOfMs), ['key'])
     }
-    const row = createMatrix(1, names.length)
-    row.data.set(features)
-    const [score] = scoreRows(model, names, row)
+    const { features } = found
+    const [score] = await this.scoreModelRows(model, [found])
+    this.scoreLog?.record({
+      model,
+      contacts: [{ key: normalizeKey(key), asOfMs, features, score: score as ContactScore }],
+    })
     return {
       index: 0,
       key,
@@ -260,32 +328,55 @@ export class ScoringService {
     }
   }
 
+  /** Runs the model on rows through the batcher, or in one call without one. */
+  private async scoreModelRows(model: ScoringModel, rows: ScoreRow[]): Promise<ContactScore[]> {
+    if (rows.length === 0) return []
+    return this.batcher ? this.batcher.submit(model, rows) : scoreRowList(model, rows)
+  }
+
   /**
    * Computes the features of contacts by key as of `asOfMs`, each row in the
    * order of the bundle's featureNames (columns are matched by name, because
-   * the bundle's order may differ from the catalogue's). The map is keyed by
-   * the normalized key and has no entry for keys without events or a contact
-   * record before that time.
+   * the bundle's order may differ from the catalogue's), with their human
+   * opens per hour of the week. The map is keyed by the normalized key and
+   * has no entry for keys without events or a contact record before that
+   * time. With `asOfNow`, cached contacts are reused and the rest are cached.
    */
   private async featuresByKey(
     model: ScoringModel,
     keys: string[],
     asOfMs: number,
-  ): Promise<Map<string, Float64Array>> {
-    const computed = await computeFeatures(
-      this.store.client,
-      asOfMs,
-      this.config.defaultTimeZone,
-      keys.map(normalizeKey),
-    )
+    asOfNow: boolean,
+  ): Promise<Map<string, CachedContact>> {
+    const found = new Map<string, CachedContact>()
+    const cache = asOfNow ? this.featureCache : undefined
+    const missing: string[] = []
+    for (const key of new Set(keys.map(normalizeKey))) {
+      const cached = cache?.get(model, key)
+      if (cached) found.set(key, cached)
+      else missing.push(key)
+    }
+    if (missing.length === 0) return found
+
+    const { client } = this.store
+    const zone = this.config.defaultTimeZone
+    const [computed, opens] = await Promise.all([
+      computeFeatures(client, asOfMs, zone, missing),
+      countWeekOpens(client, asOfMs, zone, missing),
+    ])
     const names = model.manifest.featureNames
     const matrix = selectFeatures(computed, names)
-    return new Map(
-      computed.contactKeys.map((key, row) => [
-        key,
-        matrix.data.subarray(row * names.length, (row + 1) * names.length),
-      ]),
-    )
+    computed.contactKeys.forEach((key, row) => {
+      const counts = opens.get(key)
+      // A copy, so a cached row does not keep the whole matrix of its request alive.
+      const contact: CachedContact = {
+        features: matrix.data.slice(row * names.length, (row + 1) * names.length),
+        weekOpens: counts ? toDenseWeek(counts) : undefined,
+      }
+      found.set(key, contact)
+      cache?.set(model, key, contact)
+    })
+    return found
   }
 }
 

@@ -30,7 +30,9 @@ export const contactRoutes =
       },
       async (request) => {
         const asOfMs = resolveAsOf(request.query.asOf, ['asOf'])
-        const report = await service.scoreContact(request.params.key, asOfMs)
+        const report = await service.scoreContact(request.params.key, asOfMs, {
+          asOfNow: request.query.asOf === undefined,
+        })
         metrics.observeScores([report])
         return report
       },

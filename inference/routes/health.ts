@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { ScoringService } from '../service.ts'
+import { backendName, loadTfBackend } from '../tf-backend.ts'
 
 /**
  * Probes need no key and are not rate-limited: behind a proxy every client
@@ -10,6 +11,10 @@ const PROBE = { access: 'public', rateLimit: false } as const
 export const healthRoutes =
   (service: ScoringService): FastifyPluginAsyncZod =>
   async (app) => {
+    // Fastify awaits this before the server is ready, so the churn MLP runs on the chosen
+    // tfjs backend from the first request, and the choice is logged once at start.
+    await loadTfBackend(app.log)
+
     app.get('/healthz', { config: PROBE, schema: { summary: 'Liveness' } }, async () => ({
       status: 'ok',
     }))
@@ -29,7 +34,32 @@ export const healthRoutes =
           model,
           lastReloadError: service.lastReloadError ?? null,
           store: { engine: service.store.engine, reachable: storeReachable },
+          tfjsBackend: backendName(),
+          scoreLog: scoreLogProbe(service),
         })
       },
     )
   }
+
+/**
+ * Summarizes the score_log writer's backlog for `/readyz`. It does not change
+ * readiness, because scoring goes on while the rows wait in the spool. The
+ * spool folder and error messages are left out, so probes do not expose
+ * server paths; the log has the errors.
+ */
+function scoreLogProbe(service: ScoringService) {
+  const state = service.scoreLog?.state()
+  if (!state) return null
+  const { memoryRows, spoolRows, spoolBytes, spoolMaxBytes, spoolFull, insertFailing } = state
+  const droppedRows = Object.values(state.droppedRows).reduce((sum, rows) => sum + rows, 0)
+  return {
+    memoryRows,
+    spoolRows,
+    spoolBytes,
+    spoolMaxBytes,
+    spoolFull,
+    insertFailing,
+    lastErrorAt: state.lastError?.at ?? null,
+    droppedRows,
+  }
+}

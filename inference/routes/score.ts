@@ -1,11 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import {
-  errorSchema,
-  scoreRequestSchema,
-  scoreResponseSchema,
-  segmentsResponseSchema,
-  resolveAsOf,
-} from '../schemas.ts'
+import { errorSchema, scoreRequestSchema, scoreResponseSchema, resolveAsOf } from '../schemas.ts'
 import type { ApiMetrics } from '../metrics.ts'
 import type { ScoringService } from '../service.ts'
 
@@ -17,7 +11,7 @@ export const scoreRoutes =
       {
         config: { access: 'score' },
         schema: {
-          summary: 'Score contacts: persona, churn probability and best send hour',
+          summary: 'Score contacts: persona, churn probability and best send time',
           body: scoreRequestSchema(service.config.scoreMaxContacts),
           response: { 200: scoreResponseSchema, 400: errorSchema, 503: errorSchema },
         },
@@ -26,32 +20,11 @@ export const scoreRoutes =
         const asOfMs = resolveAsOf(request.body.asOf, ['asOf'])
         // Read once, so the response names the model that scored it even if a reload lands meanwhile.
         const model = service.requireModel()
-        const results = await service.score(request.body.contacts, asOfMs, model)
+        const results = await service.score(request.body.contacts, asOfMs, model, {
+          asOfNow: request.body.asOf === undefined,
+        })
         metrics.observeScores(results)
         return { modelVersion: model.manifest.version, results }
-      },
-    )
-
-    app.get(
-      '/v1/segments',
-      {
-        config: { access: 'score' },
-        schema: {
-          summary: 'Personas of the model in service',
-          response: { 200: segmentsResponseSchema, 503: errorSchema },
-        },
-      },
-      async () => {
-        const { manifest } = service.requireModel()
-        return {
-          modelVersion: manifest.version,
-          personas: manifest.personas.list.map(({ id, name, description, size }) => ({
-            id,
-            name,
-            description,
-            size,
-          })),
-        }
       },
     )
   }

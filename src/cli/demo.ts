@@ -34,12 +34,51 @@ export interface DemoSummary {
   cutoff: string
   personas: { id: number; name: string; size: number; description: string }[]
   personaAdjustedRandIndex: number
+  /** Number of personas and its sampled silhouette. */
+  personaK: { k: number; silhouette: number | null }
   churn: TrainResult['churn']['metrics']
+  /** The churn model chosen on validation, and every candidate's test metrics. */
+  churnModels: { chosen: string; candidates: ChurnCandidateSummary[] }
   scoring: { contacts: number; errors: number; milliseconds: number; agreesWithOffline: number }
   drift: { reference: string; current: string; top: FeatureDrift[]; moderateOrMajor: number }
   bundle: { dir: string; version: string }
   stepSeconds: Record<string, number>
   reportFile: string
+}
+
+/** One churn candidate in the summary; metrics are of calibrated probabilities. */
+export interface ChurnCandidateSummary {
+  kind: string
+  skipped?: string
+  validationPrAuc?: number
+  testRocAuc?: number
+  testPrAuc?: number
+  testBrier?: number
+}
+
+function summarizeChurnModels(churn: TrainResult['churn']): DemoSummary['churnModels'] {
+  const candidates = churn.candidates.map((candidate) =>
+    candidate.skipped !== undefined
+      ? { kind: candidate.kind, skipped: candidate.skipped }
+      : {
+          kind: candidate.kind,
+          validationPrAuc: candidate.validationPrAuc,
+          testRocAuc: candidate.test?.rocAuc,
+          testPrAuc: candidate.test?.prAuc,
+          testBrier: candidate.test?.brier,
+        },
+  )
+  return { chosen: churn.chosen, candidates }
+}
+
+function formatCandidate(candidate: ChurnCandidateSummary, chosen: string): string {
+  if (candidate.skipped !== undefined) return `- ${candidate.kind}: skipped, ${candidate.skipped}`
+  const mark = candidate.kind === chosen ? ' (chosen)' : ''
+  return (
+    `- ${candidate.kind}${mark}: test ROC AUC ${candidate.testRocAuc?.toFixed(3)}, ` +
+    `PR AUC ${candidate.testPrAuc?.toFixed(3)}, Brier ${candidate.testBrier?.toFixed(3)}; ` +
+    `validation PR AUC ${candidate.validationPrAuc?.toFixed(3)}`
+  )
 }
 
 type Step = <T>(name: string, run: () => Promise<T>) => Promise<T>
@@ -160,11 +199,16 @@ function formatSummary(summary: DemoSummary): string {
     '## Personas',
     ...summary.personas.map((p) => `- ${p.name} (${p.size} contacts): ${p.description}`),
     `- adjusted Rand index against the simulator's personas: ${summary.personaAdjustedRandIndex.toFixed(3)}`,
+    `- k = ${summary.personaK.k}, sampled silhouette ${summary.personaK.silhouette?.toFixed(3) ?? 'not computed'}`,
     '',
     '## Churn',
     `- ROC AUC on the holdout (labels after the cutoff): ${summary.churn.testRocAuc.toFixed(3)}`,
     `- Brier score: ${summary.churn.testBrier.toFixed(3)}; churn rate: train ${(summary.churn.trainChurnRate * 100).toFixed(1)}%, ` +
-      `holdout ${(summary.churn.testChurnRate * 100).toFixed(1)}%`,
+      `validation ${(summary.churn.validationChurnRate * 100).toFixed(1)}%, holdout ${(summary.churn.testChurnRate * 100).toFixed(1)}%`,
+    '- candidates, calibrated on the validation window and chosen by its PR AUC:',
+    ...summary.churnModels.candidates.map(
+      (candidate) => `  ${formatCandidate(candidate, summary.churnModels.chosen)}`,
+    ),
     '',
     '## Scoring API',
     `- ${summary.scoring.contacts} contacts scored in one POST /v1/score in ${summary.scoring.milliseconds.toFixed(0)} ms, ` +
@@ -278,7 +322,9 @@ export async function runDemo(
         description,
       })),
       personaAdjustedRandIndex: ari,
+      personaK: { k: trained.personas.chosenK, silhouette: trained.personas.silhouette },
       churn: trained.churn.metrics,
+      churnModels: summarizeChurnModels(trained.churn),
       scoring,
       drift,
       bundle: { dir: trained.dir, version: trained.manifest.version },

@@ -8,9 +8,14 @@ import { registerDemo } from './commands/demo.ts'
 import { registerFeatures } from './commands/features.ts'
 import { registerIngest } from './commands/ingest.ts'
 import { registerModels } from './commands/models.ts'
+import { registerReport } from './commands/report.ts'
 import { registerServe } from './commands/serve.ts'
 import { registerSimulate } from './commands/simulate.ts'
 import { registerTrain } from './commands/train.ts'
+import { JobNotFoundError, registerJobs } from './commands/jobs.ts'
+import { registerWorker } from './commands/worker.ts'
+import { QueueConnectionError } from '../queue/connection.ts'
+import { TrainingJobDataError } from '../queue/training-job.ts'
 
 /** Errors whose message is the whole story: printed without a stack trace. */
 const EXPECTED_ERRORS = [
@@ -20,6 +25,9 @@ const EXPECTED_ERRORS = [
   PayloadParseError,
   InvalidArgumentError,
   TrainingDataError,
+  QueueConnectionError,
+  TrainingJobDataError,
+  JobNotFoundError,
   // Raised by input checks of the learners and the simulator, with the value and the allowed range.
   RangeError,
 ]
@@ -60,7 +68,10 @@ async function main(argv: string[]): Promise<void> {
     registerFeatures,
     registerTrain,
     registerModels,
+    registerReport,
     registerServe,
+    registerWorker,
+    registerJobs,
   ]) {
     register(program)
   }

@@ -67,6 +67,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       chdbPath: get('SEGMENTS_CHDB_PATH'),
     },
     redisUrl: get('REDIS_URL'),
+    queue: {
+      prefix: get('SEGMENTS_QUEUE_PREFIX'),
+      attempts: get('SEGMENTS_JOB_ATTEMPTS'),
+      backoffSeconds: get('SEGMENTS_JOB_BACKOFF_SECONDS'),
+      lockSeconds: get('SEGMENTS_JOB_LOCK_SECONDS'),
+    },
     modelsDir: get('SEGMENTS_MODELS_DIR'),
     modelReloadSeconds: get('SEGMENTS_MODEL_RELOAD_SECONDS'),
     host: get('SEGMENTS_HOST'),
@@ -77,16 +83,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     bodyLimitBytes: get('SEGMENTS_BODY_LIMIT_BYTES'),
     apiKeys: get('SEGMENTS_API_KEYS'),
     rateLimitPerMinute: get('SEGMENTS_RATE_LIMIT_PER_MINUTE'),
+    featureCache: {
+      seconds: get('SEGMENTS_FEATURE_CACHE_SECONDS'),
+      maxEntries: get('SEGMENTS_FEATURE_CACHE_MAX_ENTRIES'),
+    },
+    batch: {
+      maxRows: get('SEGMENTS_BATCH_MAX_ROWS'),
+      maxWaitMs: get('SEGMENTS_BATCH_MAX_WAIT_MS'),
+    },
     webhooks: {
       sendgridVerificationKey: get('SEGMENTS_SENDGRID_VERIFICATION_KEY'),
       mailgunSigningKey: get('SEGMENTS_MAILGUN_SIGNING_KEY'),
       postmarkBasicAuth: get('SEGMENTS_POSTMARK_BASIC_AUTH'),
       maxAgeSeconds: get('SEGMENTS_WEBHOOK_MAX_AGE_SECONDS'),
     },
+    scoreLog: {
+      flushRows: get('SEGMENTS_SCORE_LOG_FLUSH_ROWS'),
+      flushMs: get('SEGMENTS_SCORE_LOG_FLUSH_MS'),
+      spoolDir: get('SEGMENTS_SCORE_LOG_SPOOL_DIR'),
+      spoolMaxBytes: get('SEGMENTS_SCORE_LOG_SPOOL_MAX_BYTES'),
+    },
   }
   return Object.freeze({
     ...config,
     clickhouse: Object.freeze(config.clickhouse),
+    queue: Object.freeze(config.queue),
     webhooks: Object.freeze(config.webhooks),
+    scoreLog: Object.freeze(config.scoreLog),
+    featureCache: Object.freeze(config.featureCache),
+    batch: Object.freeze(config.batch),
   })
 }

@@ -121,7 +121,10 @@ export const CONFIG_VARIABLES = {
       .default('default'),
     example: 'segments',
   },
-  REDIS_URL: { schema: url(['redis', 'rediss']).optional(), example: 'redis://127.0.0.1:6379' },
+  REDIS_URL: {
+    schema: url(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
+    example: 'redis://127.0.0.1:6379',
+  },
   SEGMENTS_CHDB_PATH: {
     schema: z.string().trim().min(1, 'expected a non-empty value').default('.data/clickhouse'),
     example: '.data/clickhouse',
@@ -184,6 +187,33 @@ export const CONFIG_VARIABLES = {
     schema: integer(1, 10_000_000).default(6000),
     example: '6000',
   },
+  SEGMENTS_FEATURE_CACHE_SECONDS: { schema: integer(0, 86_400).default(60), example: '60' },
+  SEGMENTS_FEATURE_CACHE_MAX_ENTRIES: {
+    schema: integer(1, 10_000_000).default(20_000),
+    example: '20000',
+  },
+  SEGMENTS_BATCH_MAX_ROWS: { schema: integer(1, 1_000_000).default(4096), example: '4096' },
+  SEGMENTS_BATCH_MAX_WAIT_MS: { schema: integer(0, 1000).default(2), example: '2' },
+  SEGMENTS_SCORE_LOG_FLUSH_ROWS: { schema: integer(1, 100_000).default(1000), example: '1000' },
+  SEGMENTS_SCORE_LOG_FLUSH_MS: { schema: integer(10, 3_600_000).default(1000), example: '1000' },
+  SEGMENTS_SCORE_LOG_SPOOL_DIR: {
+    schema: z.string().trim().min(1, 'expected a non-empty value').default('.data/score-log-spool'),
+    example: '.data/score-log-spool',
+  },
+  SEGMENTS_SCORE_LOG_SPOOL_MAX_BYTES: {
+    schema: integer(0, 2 ** 40).default(1024 * 1024 * 1024),
+    example: '1073741824',
+  },
+  SEGMENTS_QUEUE_PREFIX: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'expected up to 64 letters, digits, _, . and -')
+      .default('bull'),
+    example: 'segments',
+  },
+  SEGMENTS_JOB_ATTEMPTS: { schema: integer(1, 100).default(3), example: '3' },
+  SEGMENTS_JOB_BACKOFF_SECONDS: { schema: integer(0, 86_400).default(30), example: '30' },
+  SEGMENTS_JOB_LOCK_SECONDS: { schema: integer(1, 86_400).default(300), example: '300' },
 } as const
 
 export type ConfigVariable = keyof typeof CONFIG_VARIABLES
@@ -198,7 +228,17 @@ export interface Config {
     database: string
     chdbPath: string
   }
-  redisUrl: Parsed<'REDIS_URL'>
+  redisUrl: string
+  /** Training queue settings; `prefix` namespaces the queue's Redis keys. */
+  queue: {
+    prefix: string
+    /** Runs of a job before it fails for good, the first one included. */
+    attempts: number
+    /** Wait before the first retry; each later retry waits twice as long as the one before. */
+    backoffSeconds: number
+    /** How long a worker's lock on its job lasts without renewal; a job whose lock expires is run again. */
+    lockSeconds: number
+  }
   modelsDir: string
   /** Seconds between checks of champion.json by `serve`; 0 turns reloading off. */
   modelReloadSeconds: number
@@ -212,10 +252,22 @@ export interface Config {
   apiKeys: readonly ApiKey[] | undefined
   /** Requests per minute allowed to each API key (to each client IP when open). */
   rateLimitPerMinute: number
+  /** Features of contacts scored by key as of now, kept per key for reuse. `seconds` 0 turns it off. */
+  featureCache: { seconds: number; maxEntries: number }
+  /** Maximum rows per model call, and the maximum wait in ms for other requests' rows (0: no wait). */
+  batch: { maxRows: number; maxWaitMs: number }
   webhooks: {
     sendgridVerificationKey: string | undefined
     mailgunSigningKey: string | undefined
     postmarkBasicAuth: string | undefined
     maxAgeSeconds: number
+  }
+  /** The score_log writer: batch size and interval, and the spool for rows the store did not take. */
+  scoreLog: {
+    flushRows: number
+    flushMs: number
+    spoolDir: string
+    /** Largest size of the spool's files together; rows past it are dropped and counted. */
+    spoolMaxBytes: number
   }
 }

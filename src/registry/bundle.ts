@@ -101,9 +101,18 @@ const isAlive = (pid: number) => {
   }
 }
 
+/** Temporary folders this process is writing now. */
+const ownTemporaryFolders = new Set<string>()
+
 /**
  * Removes temporary folders left by publishers that died mid-write: their
- * names end with the writer's process id, and that process is gone.
+ * names end with the writer's process id, and that process is gone. A folder
+ * with this process's id that this process is not writing is abandoned too,
+ * because its writer had the same id before (a restarted container's worker
+ * often does).
+ *
+ * NOTE: process ids are checked on this machine only, so on a models folder
+ * shared by several machines this can remove another machine's folder mid-write.
  */
 async function removeAbandonedFolders(parent: string): Promise<void> {
   let names: string[]
@@ -114,7 +123,12 @@ async function removeAbandonedFolders(parent: string): Promise<void> {
   }
   for (const name of names) {
     const pid = /^\.tmp-.+-(\d+)$/.exec(name)?.[1]
-    if (pid && Number(pid) !== process.pid && !isAlive(Number(pid))) {
+    if (pid === undefined) continue
+    const abandoned =
+      Number(pid) === process.pid
+        ? !ownTemporaryFolders.has(join(parent, name))
+        : !isAlive(Number(pid))
+    if (abandoned) {
       await rm(join(parent, name), { recursive: true, force: true })
     }
   }
@@ -150,7 +164,13 @@ export async function publishBundle(
     )
   }
   const temporary = join(parent, `.tmp-${manifest.version}-${process.pid}`)
-  await mkdir(temporary, { recursive: true })
+  ownTemporaryFolders.add(temporary)
+  try {
+    await mkdir(temporary, { recursive: true })
+  } catch (error) {
+    ownTemporaryFolders.delete(temporary)
+    throw error
+  }
 
   try {
     const files: Record<string, string> = {}
@@ -165,6 +185,8 @@ export async function publishBundle(
   } catch (error) {
     await rm(temporary, { recursive: true, force: true })
     throw error
+  } finally {
+    ownTemporaryFolders.delete(temporary)
   }
 }
 

@@ -41,7 +41,7 @@ export async function setUpTrainedStore(options: TrainedStoreOptions): Promise<T
   const {
     prefix,
     contacts = 120,
-    days = 90,
+    days = 120,
     seed = 11,
     personas = 4,
     trees = 10,
@@ -55,42 +55,48 @@ export async function setUpTrainedStore(options: TrainedStoreOptions): Promise<T
   }
   const config = loadConfig(env)
   const store = await openStore(config.clickhouse)
+  try {
+    const outDir = join(root, 'simulation')
+    const summary = await simulate({ contacts, days, seed, outDir })
+    const cutoffMs = Date.parse(summary.cutoff)
+    const contactsCsv = await readFile(join(outDir, 'contacts.csv'), 'utf8')
+    await importContactsCsv(store.client, contactsCsv, 'test:contacts.csv')
+    for (const file of summary.files.filter((name) => name.endsWith('.json'))) {
+      const provider = file.startsWith('sendgrid/') ? 'sendgrid' : 'ses'
+      const body = await readFile(join(outDir, file), 'utf8')
+      await ingestBody(store.client, provider, body, `test:${file}`)
+    }
 
-  const outDir = join(root, 'simulation')
-  const summary = await simulate({ contacts, days, seed, outDir })
-  const cutoffMs = Date.parse(summary.cutoff)
-  const contactsCsv = await readFile(join(outDir, 'contacts.csv'), 'utf8')
-  await importContactsCsv(store.client, contactsCsv, 'test:contacts.csv')
-  for (const file of summary.files.filter((name) => name.endsWith('.json'))) {
-    const provider = file.startsWith('sendgrid/') ? 'sendgrid' : 'ses'
-    const body = await readFile(join(outDir, file), 'utf8')
-    await ingestBody(store.client, provider, body, `test:${file}`)
-  }
+    const trained = await trainBundle(store.client, {
+      name: bundle,
+      modelsDir: config.modelsDir,
+      asOfMs: cutoffMs,
+      horizonDays: 30,
+      k: personas,
+      seed,
+      nTrees: trees,
+      defaultZone: config.defaultTimeZone,
+    })
 
-  const trained = await trainBundle(store.client, {
-    name: bundle,
-    modelsDir: config.modelsDir,
-    asOfMs: cutoffMs,
-    horizonDays: 30,
-    k: personas,
-    seed,
-    nTrees: trees,
-    defaultZone: config.defaultTimeZone,
-  })
-
-  return {
-    root,
-    env,
-    config,
-    store,
-    summary,
-    trained,
-    cutoffMs,
-    bundle,
-    async close() {
-      await store.close()
-      await rm(root, { recursive: true, force: true })
-    },
+    return {
+      root,
+      env,
+      config,
+      store,
+      summary,
+      trained,
+      cutoffMs,
+      bundle,
+      async close() {
+        await store.close()
+        await rm(root, { recursive: true, force: true })
+      },
+    }
+  } catch (error) {
+    // A failed set-up leaves no store open and no folder behind.
+    await store.close()
+    await rm(root, { recursive: true, force: true })
+    throw error
   }
 }
 

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from '../../src/config/index.ts'
 import { importContactsCsv } from '../../src/events/contacts.ts'
 import { ingestBody } from '../../src/events/ingest.ts'
 import { computeFeatures } from '../../src/features/compute.ts'
+import { countWeekOpens, toDenseWeek } from '../../src/features/send-time.ts'
 import type { Manifest } from '../../src/registry/manifest.ts'
 import { simulate, type SimulationSummary } from '../../src/simulate/simulate.ts'
 import { openStore, type Store } from '../../src/store/client.ts'
@@ -45,7 +46,15 @@ interface ScoredResult {
   key: string | null
   persona: { id: number; name: string; distance: number }
   churn: { probability: number; band: string }
-  bestSendHour: { hour: number; ownShare: number }
+  reasons: { feature: string; value: number; effect: number }[]
+  bestSendTime: {
+    hourOfWeek: number
+    weekday: string
+    hour: number
+    ownShare: number
+    personaShare: number
+    globalShare: number
+  }
   modelVersion: string
 }
 
@@ -181,6 +190,8 @@ describe('health routes', () => {
       model: manifest.version,
       lastReloadError: null,
       store: { engine: 'chdb', reachable: true },
+      scoreLog: expect.objectContaining({ spoolRows: 0, insertFailing: false, droppedRows: 0 }),
+      tfjsBackend: expect.stringMatching(/^(tensorflow|wasm|cpu)$/),
     })
   })
 })
@@ -314,9 +325,19 @@ describe('score route', () => {
     expect(result.churn.probability).toBeGreaterThanOrEqual(0)
     expect(result.churn.probability).toBeLessThanOrEqual(1)
     expect(result.churn.band).toBe(expectedBand(result.churn.probability))
-    expect(Number.isInteger(result.bestSendHour.hour)).toBe(true)
-    expect(result.bestSendHour.hour).toBeGreaterThanOrEqual(0)
-    expect(result.bestSendHour.hour).toBeLessThanOrEqual(23)
+    expect(result.reasons.length).toBeLessThanOrEqual(3)
+    for (const reason of result.reasons) {
+      expect(manifest.churn.features).toContain(reason.feature)
+      expect(reason.effect).not.toBe(0)
+    }
+    const { hourOfWeek, weekday, hour } = result.bestSendTime
+    expect(Number.isInteger(hourOfWeek)).toBe(true)
+    expect(hourOfWeek).toBeGreaterThanOrEqual(0)
+    expect(hourOfWeek).toBeLessThanOrEqual(167)
+    expect(hour).toBe(hourOfWeek % 24)
+    expect(weekday).toBe(
+      ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'][Math.floor(hourOfWeek / 24)],
+    )
     expect(result.modelVersion).toBe(manifest.version)
   })
 
@@ -359,16 +380,22 @@ describe('score route', () => {
   it('scores features like the key', async () => {
     const key = trained.test.contactKeys[1] as string
     const features = await featuresOf(key)
+    const opens = (await countWeekOpens(store.client, cutoffMs, config.defaultTimeZone, [key])).get(
+      key,
+    )
+    const hourOfWeekOpens = Array.from(toDenseWeek(opens ?? { slots: [], counts: [] }))
 
-    const reply = await score([{ key }, { features }])
-    const [byKey, byFeatures] = reply.body.results as ScoredResult[]
+    const reply = await score([{ key }, { features, hourOfWeekOpens }, { features }])
+    const [byKey, byFeatures, withoutOpens] = reply.body.results as ScoredResult[]
 
     expect(reply.status).toBe(200)
     expect(byFeatures?.key).toBeNull()
     expect(byFeatures?.persona.id).toBe(byKey?.persona.id)
     expect(byFeatures?.persona.distance).toBe(byKey?.persona.distance)
     expect(byFeatures?.churn.probability).toBe(byKey?.churn.probability)
-    expect(byFeatures?.bestSendHour).toEqual(byKey?.bestSendHour)
+    expect(byFeatures?.bestSendTime).toEqual(byKey?.bestSendTime)
+    // Without hourOfWeekOpens, the contact's own opens are unknown and only the profiles count.
+    expect(withoutOpens?.bestSendTime.ownShare).toBe(0)
   })
 
   it('names a missing feature', async () => {
@@ -455,11 +482,13 @@ describe('score route', () => {
 describe('segments route', () => {
   it('lists the personas', async () => {
     const reply = await request(`${baseUrl}/v1/segments`)
-    const expected = manifest.personas.list.map(({ id, name, description, size }) => ({
+    const expected = manifest.personas.list.map(({ id, name, description, size, centroid }) => ({
       id,
       name,
       description,
       size,
+      share: size / CONTACTS,
+      centroid,
     }))
 
     expect(reply.status).toBe(200)
@@ -489,6 +518,8 @@ describe('unloaded model', () => {
       model: null,
       lastReloadError: null,
       store: { engine: 'chdb', reachable: true },
+      scoreLog: expect.objectContaining({ spoolRows: 0, insertFailing: false, droppedRows: 0 }),
+      tfjsBackend: expect.stringMatching(/^(tensorflow|wasm|cpu)$/),
     })
   })
 
