@@ -411,9 +411,22 @@ const UNIT_RANGES: Record<string, [number, number]> = {
 }
 const OTHER_RANGE: [number, number] = [-1e9, 1e9]
 
-const rangeOf = (name: string): [number, number] => {
-  const unit = FEATURES.find((feature) => feature.name === name)?.unit
-  return (unit && UNIT_RANGES[unit]) || OTHER_RANGE
+const FEATURE_RANGES = new Map(
+  FEATURES.map((feature) => [feature.name, UNIT_RANGES[feature.unit] ?? OTHER_RANGE]),
+)
+
+const rangeOf = (name: string): [number, number] => FEATURE_RANGES.get(name) ?? OTHER_RANGE
+
+/** Name sets of the bundles' feature lists, so each contact's names are checked in O(features). */
+const featureNameSets = new WeakMap<string[], Set<string>>()
+
+function featureNameSet(names: string[]): Set<string> {
+  let set = featureNameSets.get(names)
+  if (!set) {
+    set = new Set(names)
+    featureNameSets.set(names, set)
+  }
+  return set
 }
 
 /**
@@ -426,7 +439,8 @@ function copyFeatures(
   target: Float64Array,
   offset: number,
 ): { message: string; path: string[] } | undefined {
-  const unknown = Object.keys(features).filter((name) => !names.includes(name))
+  const known = featureNameSet(names)
+  const unknown = Object.keys(features).filter((name) => !known.has(name))
   if (unknown.length > 0) {
     return {
       message: `Unknown feature ${JSON.stringify(unknown[0])}; the model takes: ${names.join(', ')}`,

@@ -43,11 +43,12 @@ export interface ForestModel {
    */
   predictProba(x: Matrix): Float64Array
   /**
-   * Decomposes each row's predictProba into a bias plus one contribution per feature: along
+   * Decomposes each row's predictProba into a bias plus one contribution per feature. Along
    * the row's path in each tree, the change in node value at a split is credited to the split's
-   * feature, and both are averaged over trees (the path attribution of Saabas, as in the
-   * treeinterpreter package). Returns the rows x nFeatures contributions and the bias, the mean
-   * root value; for every row, bias plus its contributions equals its probability to rounding.
+   * feature, and both are averaged over trees. This is the path attribution of Saabas, as the
+   * Python package treeinterpreter computes it. Returns the rows x nFeatures contributions and
+   * the bias, which is the mean root value. For every row, the bias plus its contributions
+   * equals its probability to rounding.
    */
   pathContributions(x: Matrix): { contributions: Matrix; bias: number }
   /** Returns a copy of the mean impurity decrease per feature, normalized to sum to 1. */

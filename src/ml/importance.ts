@@ -178,10 +178,10 @@ export interface ContributionOptions {
 
 /**
  * Returns up to `top` reasons per row from additive contributions (rows x features, in score
- * units, summing with a bias to `scores`): each feature's effect is the row's probability minus
- * the probability of its score less that feature's contribution, so no model call is needed.
- * Features with a zero contribution or a zero effect are never reasons. The order and the
- * tie rule are those of `substitutionReasons`.
+ * units), which sum with a bias to `scores`. Each feature's effect is the row's probability
+ * minus the probability of its score less that feature's contribution, so no model call is
+ * needed. Features with a zero contribution or a zero effect are never reasons. The order and
+ * the tie rule are those of `substitutionReasons`.
  */
 export function contributionReasons(
   contributions: Matrix,
