@@ -11,7 +11,7 @@ import { openStore, type Store } from '../store/client.ts'
 import { fitBundle, prepareTrainingData, type TrainResult } from '../../training/pipeline.ts'
 import { buildServer } from '../../inference/server.ts'
 import { ScoringService } from '../../inference/service.ts'
-import { startProgress } from './progress.ts'
+import { startProgress, startStageProgress } from './progress.ts'
 
 const DAY_MS = 86_400_000
 
@@ -225,6 +225,7 @@ function formatSummary(summary: DemoSummary): string {
     ),
     '',
     `Bundle: ${summary.bundle.dir}`,
+    `Training report (HTML): ${join(summary.bundle.dir, 'report.html')}`,
     `Report: ${summary.reportFile}`,
   ]
   return `${lines.join('\n')}\n`
@@ -285,12 +286,10 @@ export async function runDemo(
     }
     const data = await step('features', () => prepareTrainingData(store.client, trainOptions))
     const trained = await step('train', async () => {
-      const progress = startProgress('churn')
-      const result = await fitBundle(data, trainOptions, (event) =>
-        event.stage === 'churn' ? progress.update(event.done, event.total) : undefined,
+      const progress = startStageProgress()
+      return fitBundle(data, trainOptions, (event) => progress.update(event)).finally(() =>
+        progress.stop(),
       )
-      progress.stop()
-      return result
     })
 
     const truth = await readTruth(join(simDir, 'truth.csv'))
