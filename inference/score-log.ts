@@ -676,7 +676,9 @@ export function registerScoreLog(
   app.addHook('preHandler', (request, _reply, done) => {
     scoreLogRequestContext.run({ requestId: request.id }, done)
   })
-  app.addHook('onReady', () => writer.start())
+  // Started once the port is bound, so a second server that fails to listen on the same
+  // configuration never replays, and deletes, the spool of the one already running.
+  app.addHook('onListen', () => writer.start())
   app.addHook('onClose', async () => {
     await writer.close()
     if (service.scoreLog === writer) service.scoreLog = undefined

@@ -188,11 +188,19 @@ export class Spool {
   readOldest(): Promise<SpoolSegment | undefined> {
     return this.run(async () => {
       this.assertOpened()
-      const oldest = this.segments[0]
-      if (!oldest) return undefined
-      if (this.active?.info === oldest) await this.closeActive()
-      const text = await readFile(join(this.dir, oldest.file), 'utf8')
-      return parseSegment(oldest.file, text)
+      for (;;) {
+        const oldest = this.segments[0]
+        if (!oldest) return undefined
+        if (this.active?.info === oldest) await this.closeActive()
+        try {
+          const text = await readFile(join(this.dir, oldest.file), 'utf8')
+          return parseSegment(oldest.file, text)
+        } catch (error) {
+          // Another process that replayed this folder deleted the segment after inserting it.
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+          this.segments.shift()
+        }
+      }
     })
   }
 

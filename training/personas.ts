@@ -1,5 +1,6 @@
 import { FEATURES, HOUR_FEATURES, PERSONA_FEATURES } from '../src/features/catalogue.ts'
 import { selectFeatures, type FeatureMatrix } from '../src/features/compute.ts'
+import { TrainingDataError } from './errors.ts'
 import { fitDbscan, type ScalableDbscanResult } from '../src/ml/dbscan.ts'
 import { fitKMeans, type KMeansResult } from '../src/ml/kmeans.ts'
 import { createMatrix, type Matrix } from '../src/ml/matrix.ts'
@@ -147,11 +148,23 @@ function hourProfiles(features: FeatureMatrix, labels: Int32Array, k: number): n
   )
 }
 
+/**
+ * Fewest contacts per persona on average: k is capped at the contacts divided by this, so no
+ * persona is fitted on a handful of contacts.
+ */
+export const MIN_CONTACTS_PER_PERSONA = 10
+
 function kCandidates(options: PersonaOptions, rows: number): number[] {
+  const largest = Math.floor(rows / MIN_CONTACTS_PER_PERSONA)
   if (options.k !== undefined) {
-    if (!Number.isInteger(options.k) || options.k < 1 || options.k > rows) {
-      throw new RangeError(
-        `k must be an integer from 1 to the contacts (${rows}), got ${options.k}`,
+    if (!Number.isInteger(options.k) || options.k < 1) {
+      throw new RangeError(`k must be a positive integer, got ${options.k}`)
+    }
+    if (options.k > largest) {
+      throw new TrainingDataError(
+        `${options.k} personas need at least ${options.k * MIN_CONTACTS_PER_PERSONA} contacts ` +
+          `(${MIN_CONTACTS_PER_PERSONA} per persona), but ${rows} are known at the cutoff. ` +
+          `Choose --k at most ${largest}, or ingest more contacts.`,
       )
     }
     return [options.k]
@@ -161,9 +174,19 @@ function kCandidates(options: PersonaOptions, rows: number): number[] {
     throw new RangeError(`kRange must be integers with 2 <= min <= max, got ${min} to ${max}`)
   }
   // The silhouette needs at most rows - 1 clusters.
-  const top = Math.min(max, rows - 1)
+  const top = Math.min(max, largest, rows - 1)
   if (top < min) {
-    throw new RangeError(`kRange ${min} to ${max} needs more than ${min} contacts, got ${rows}`)
+    throw new TrainingDataError(
+      `Trying ${min} to ${max} personas needs at least ${min * MIN_CONTACTS_PER_PERSONA} contacts ` +
+        `(${MIN_CONTACTS_PER_PERSONA} per persona), but ${rows} are known at the cutoff. ` +
+        `Choose a range that starts at most at ${Math.max(2, largest)}, or ingest more contacts.`,
+    )
+  }
+  if (top < max) {
+    process.emitWarning(
+      `k range ${min} to ${max} cut to ${min} to ${top}: ${rows} contacts allow at most ` +
+        `${largest} personas (${MIN_CONTACTS_PER_PERSONA} per persona)`,
+    )
   }
   return Array.from({ length: top - min + 1 }, (_, i) => min + i)
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { z } from 'zod'
 import { manifestSchema, type Manifest } from './manifest.ts'
 
@@ -59,6 +59,12 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   }
   const parsed = manifestSchema.safeParse(json)
   if (!parsed.success) throw new BundleError(manifestPath, describeIssues(parsed.error))
+  if (parsed.data.version !== basename(dir)) {
+    throw new BundleError(
+      manifestPath,
+      `version ${JSON.stringify(parsed.data.version)} does not match its folder ${JSON.stringify(basename(dir))}`,
+    )
+  }
 
   const files = new Map<string, Buffer>()
   for (const [name, expected] of Object.entries(parsed.data.files)) {

@@ -1,6 +1,13 @@
 import { appendFile, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BundleError, listVersions, loadBundle, readChampion, setChampion } from './bundle.ts'
+import {
+  BundleError,
+  listVersions,
+  loadBundle,
+  readChampion,
+  setChampion,
+  type LoadedBundle,
+} from './bundle.ts'
 
 const HISTORY_FILE = 'champion-history.jsonl'
 
@@ -31,15 +38,23 @@ async function readHistory(modelsDir: string, name: string): Promise<HistoryEntr
 }
 
 /**
- * Makes `version` the champion after loading it with every hash check, so a
- * bundle that fails its checks never replaces the one in service. Each
- * promotion is appended to `champion-history.jsonl` for rollbacks.
+ * Further checks of a loaded bundle before it becomes champion, such as
+ * building the scoring model; throws a BundleError naming the file that fails.
+ */
+export type BundleCheck = (bundle: LoadedBundle) => void
+
+/**
+ * Makes `version` the champion after loading it with every hash check and
+ * running `check` on it, so a bundle that fails its checks never replaces the
+ * one in service. Each promotion is appended to `champion-history.jsonl` for
+ * rollbacks.
  */
 export async function promote(
   modelsDir: string,
   name: string,
   version: string,
   now = new Date(),
+  check: BundleCheck = () => undefined,
 ): Promise<void> {
   const versions = await listVersions(modelsDir, name)
   if (!versions.includes(version)) {
@@ -48,7 +63,7 @@ export async function promote(
       `is not a published version of ${name}; published: ${versions.join(', ') || 'none'}`,
     )
   }
-  await loadBundle(join(modelsDir, name, version))
+  check(await loadBundle(join(modelsDir, name, version)))
   await setChampion(modelsDir, name, version)
   const entry: HistoryEntry = { version, promotedAt: now.toISOString() }
   await appendFile(join(modelsDir, name, HISTORY_FILE), `${JSON.stringify(entry)}\n`)
@@ -59,7 +74,12 @@ export async function promote(
  * earlier entry of the history with another version that still loads.
  * Returns the version promoted.
  */
-export async function rollback(modelsDir: string, name: string, now = new Date()): Promise<string> {
+export async function rollback(
+  modelsDir: string,
+  name: string,
+  now = new Date(),
+  check: BundleCheck = () => undefined,
+): Promise<string> {
   const current = await readChampion(modelsDir, name)
   const history = await readHistory(modelsDir, name)
   const candidates = history
@@ -68,7 +88,7 @@ export async function rollback(modelsDir: string, name: string, now = new Date()
     .filter((version, index, all) => version !== current && all.indexOf(version) === index)
   for (const version of candidates) {
     try {
-      await promote(modelsDir, name, version, now)
+      await promote(modelsDir, name, version, now, check)
       return version
     } catch (error) {
       if (!(error instanceof BundleError)) throw error

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -8,6 +8,7 @@ import {
   publishBundle,
   readChampion,
   setChampion,
+  type LoadedBundle,
 } from '../../src/registry/bundle.ts'
 import { promote, rollback } from '../../src/registry/champion.ts'
 import type { Manifest } from '../../src/registry/manifest.ts'
@@ -290,6 +291,35 @@ describe('promote and rollback', () => {
     await writeFile(join(modelsDir, NAME, 'v2', 'churn-forest.json'), 'altered')
     await expect(promote(modelsDir, NAME, 'v2')).rejects.toBeInstanceOf(BundleError)
     expect(await readChampion(modelsDir, NAME)).toBe('v1')
+  })
+
+  it('keeps the champion when the extra check fails', async () => {
+    const modelsDir = await publishVersions('v1', 'v2')
+    await promote(modelsDir, NAME, 'v1')
+    const rejectV2 = (bundle: LoadedBundle) => {
+      if (bundle.manifest.version === 'v2') throw new BundleError(bundle.dir, 'does not serve')
+    }
+    await expect(promote(modelsDir, NAME, 'v2', new Date(), rejectV2)).rejects.toThrow(
+      'does not serve',
+    )
+    expect(await readChampion(modelsDir, NAME)).toBe('v1')
+  })
+
+  it('skips versions the check rejects on rollback', async () => {
+    const modelsDir = await publishVersions('v1', 'v2', 'v3')
+    for (const version of ['v1', 'v2', 'v3']) await promote(modelsDir, NAME, version)
+    const rejectV2 = (bundle: LoadedBundle) => {
+      if (bundle.manifest.version === 'v2') throw new BundleError(bundle.dir, 'does not serve')
+    }
+    expect(await rollback(modelsDir, NAME, new Date(), rejectV2)).toBe('v1')
+  })
+
+  it('rejects a manifest version that differs from its folder', async () => {
+    const modelsDir = await publishVersions('v1', 'v2')
+    await rename(join(modelsDir, NAME, 'v2'), join(modelsDir, NAME, 'v3'))
+    await expect(promote(modelsDir, NAME, 'v3')).rejects.toThrow(
+      'version "v2" does not match its folder "v3"',
+    )
   })
 
   it('rolls back to the previous champion', async () => {

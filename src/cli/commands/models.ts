@@ -1,6 +1,13 @@
 import { join } from 'node:path'
 import type { Command } from 'commander'
-import { BundleError, listVersions, loadBundle, readChampion } from '../../registry/bundle.ts'
+import { buildScoringModel } from '../../../inference/model.ts'
+import {
+  BundleError,
+  listVersions,
+  loadBundle,
+  readChampion,
+  type LoadedBundle,
+} from '../../registry/bundle.ts'
 import { promote, rollback } from '../../registry/champion.ts'
 import { DEFAULT_BUNDLE, getConfig } from '../context.ts'
 
@@ -26,6 +33,11 @@ async function listBundles(name: string): Promise<void> {
     }
   }
   write(rows)
+}
+
+/** Builds the scoring model as `serve` does, so a bundle that would not serve is never promoted. */
+function checkServable(bundle: LoadedBundle): void {
+  buildScoringModel(bundle)
 }
 
 export function registerModels(program: Command): void {
@@ -57,7 +69,7 @@ export function registerModels(program: Command): void {
     .argument('<version>', 'version folder name')
     .option('--name <name>', 'bundle name', DEFAULT_BUNDLE)
     .action(async (version: string, opts: { name: string }) => {
-      await promote(getConfig().modelsDir, opts.name, version)
+      await promote(getConfig().modelsDir, opts.name, version, new Date(), checkServable)
       write({ name: opts.name, champion: version })
     })
 
@@ -66,7 +78,7 @@ export function registerModels(program: Command): void {
     .description('Make the previous champion the champion again')
     .option('--name <name>', 'bundle name', DEFAULT_BUNDLE)
     .action(async (opts: { name: string }) => {
-      const version = await rollback(getConfig().modelsDir, opts.name)
+      const version = await rollback(getConfig().modelsDir, opts.name, new Date(), checkServable)
       write({ name: opts.name, champion: version })
     })
 }

@@ -45,6 +45,21 @@ describe('Spool', () => {
     await spool.close()
   })
 
+  it('skips a segment another process deleted', async () => {
+    const spool = new Spool({ dir, maxBytes: 1_000_000, segmentBytes: 1 })
+    await spool.open()
+    await spool.append({ id: 'a', rows: [{ n: 1 }] })
+    await spool.append({ id: 'b', rows: [{ n: 2 }] })
+    await spool.close()
+    await rm(join(dir, 'score-log-000000000001.jsonl'))
+
+    const segment = await spool.readOldest()
+    expect(segment?.file).toBe('score-log-000000000002.jsonl')
+    expect(segment?.batches).toEqual([{ id: 'b', rows: [{ n: 2 }] }])
+    expect(spool.segmentCount).toBe(1)
+    expect(spool.rows).toBe(1)
+  })
+
   it('starts a new segment past segmentBytes', async () => {
     const spool = new Spool({ dir, maxBytes: 1_000_000, segmentBytes: 1 })
     await spool.open()

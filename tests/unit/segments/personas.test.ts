@@ -194,9 +194,20 @@ describe('trainPersonas', () => {
     expect(() => trainPersonas(features, { kRange: { min: 1, max: 4 }, seed: 1 })).toThrow(
       'kRange must be integers with 2 <= min <= max, got 1 to 4',
     )
-    expect(() => trainPersonas(features, { k: 481, seed: 1 })).toThrow(
-      'k must be an integer from 1 to the contacts (480), got 481',
+    expect(() => trainPersonas(features, { k: 49, seed: 1 })).toThrow(
+      '49 personas need at least 490 contacts (10 per persona), but 480 are known at the cutoff. ' +
+        'Choose --k at most 48, or ingest more contacts.',
     )
+    expect(() => trainPersonas(features, { kRange: { min: 50, max: 60 }, seed: 1 })).toThrow(
+      'Trying 50 to 60 personas needs at least 500 contacts',
+    )
+  })
+
+  it('caps the k range at 10 contacts per persona', () => {
+    const few = contacts(['night', 'dormant'], 5).features
+    // 240 contacts allow at most 24 personas, so 20 to 30 is cut to 20 to 24.
+    const result = trainPersonas(few, { kRange: { min: 20, max: 30 }, seed: 1, dbscan: false })
+    expect(result.kSelection.map((row) => row.k)).toEqual([20, 21, 22, 23, 24])
   })
 })
 
