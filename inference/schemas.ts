@@ -13,15 +13,20 @@ export const errorSchema = z.object({
   }),
 })
 
+/** Any JSON value, documented as a number: the service checks it and names the contact's field. */
+const numberCheckedLater = z.unknown().meta({ type: 'number' })
+
 export const contactInputSchema = z
   .object({
     key: z.string().min(1).max(320).optional(),
-    features: z.record(z.string(), z.number()).optional(),
+    // Values are checked per contact (finite, in range), so one bad value fails only its own
+    // contact; the schema still documents them as numbers.
+    features: z.record(z.string(), numberCheckedLater).optional(),
     /**
      * Human opens per local hour of the week, Monday 00:00 first (168 counts),
      * read only with `features` and checked per contact.
      */
-    hourOfWeekOpens: z.array(z.number()).optional(),
+    hourOfWeekOpens: z.array(numberCheckedLater).optional(),
   })
   .strict()
 

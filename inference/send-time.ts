@@ -141,7 +141,7 @@ export function bestSendTime(
  * problem: the length, or a value that is not a finite number from 0 to 1e9.
  */
 export function parseHourOfWeekOpens(
-  values: readonly number[],
+  values: readonly unknown[],
 ): { opens: Float64Array } | { message: string; path: number[] } {
   if (values.length !== HOURS_PER_WEEK) {
     return {
@@ -151,10 +151,10 @@ export function parseHourOfWeekOpens(
   }
   const opens = new Float64Array(HOURS_PER_WEEK)
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
-    const value = values[slot] as number
-    if (!Number.isFinite(value) || value < 0 || value > 1e9) {
+    const value = values[slot]
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1e9) {
       return {
-        message: `hourOfWeekOpens[${slot}] must be a number from 0 to 1e9, received ${value}`,
+        message: `hourOfWeekOpens[${slot}] must be a number from 0 to 1e9, received ${JSON.stringify(value) ?? String(value)}`,
         path: [slot],
       }
     }

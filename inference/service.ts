@@ -15,11 +15,12 @@ import type { ScoreLogWriter } from './score-log.ts'
 import type { ContactScore } from './scoring.ts'
 import { parseHourOfWeekOpens } from './send-time.ts'
 
+/** One contact of a score request; feature values and open counts are checked per contact. */
 export interface ContactInput {
   key?: string | undefined
-  features?: Record<string, number> | undefined
+  features?: Record<string, unknown> | undefined
   /** Human opens per local hour of the week (168 values), read only with `features`. */
-  hourOfWeekOpens?: number[] | undefined
+  hourOfWeekOpens?: unknown[] | undefined
 }
 
 export interface ScoreOptions {
@@ -434,7 +435,7 @@ function featureNameSet(names: string[]): Set<string> {
  * problem when one is missing, unknown, not finite or outside its unit's range.
  */
 function copyFeatures(
-  features: Record<string, number>,
+  features: Record<string, unknown>,
   names: string[],
   target: Float64Array,
   offset: number,
@@ -451,8 +452,11 @@ function copyFeatures(
     const name = names[j] as string
     const value = features[name]
     if (value === undefined) return { message: `Missing feature "${name}"`, path: [name] }
-    if (!Number.isFinite(value)) {
-      return { message: `Feature "${name}" must be a finite number`, path: [name] }
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      return {
+        message: `Feature "${name}" must be a finite number, received ${JSON.stringify(value) ?? String(value)}`,
+        path: [name],
+      }
     }
     const [min, max] = rangeOf(name)
     if (value < min || value > max) {

@@ -418,6 +418,32 @@ describe('score route', () => {
     })
   })
 
+  it('names a feature of the wrong type', async () => {
+    const key = trained.test.contactKeys[2] as string
+    const features = await featuresOf(key)
+    const cases: [unknown, string][] = [
+      ['3', '"3"'],
+      [null, 'null'],
+      [true, 'true'],
+    ]
+    for (const [value, shown] of cases) {
+      const reply = await score([{ key }, { features: { ...features, tenure_days: value } }])
+      const [byKey, wrong] = reply.body.results
+
+      expect(reply.status).toBe(200)
+      expect(byKey.persona).toBeDefined()
+      expect(wrong).toEqual({
+        index: 1,
+        key: null,
+        error: {
+          code: 'INVALID_REQUEST',
+          message: `Feature "tenure_days" must be a finite number, received ${shown}`,
+          path: ['contacts', 1, 'features', 'tenure_days'],
+        },
+      })
+    }
+  })
+
   it('asks for a key or features', async () => {
     const reply = await score([{}])
 
