@@ -118,6 +118,10 @@ export function buildServer(service: ScoringService, options: ServerOptions = {}
   })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
+  // JSON routes take JSON only: without this, Fastify's default text/plain parser hands a
+  // string to the body schema, which fails with a 400 instead of the 415 a client can act on.
+  // The webhook routes register their own parser for every content type.
+  app.removeContentTypeParser('text/plain')
 
   app.setErrorHandler((error, request, reply) => {
     const apiError = toApiError(error, config.bodyLimitBytes)

@@ -197,8 +197,11 @@ describe('health routes', () => {
 })
 
 describe('content types', () => {
-  it('answers 415 for a form body', async () => {
-    const reply = await post('/v1/score', 'a=b', 'application/x-www-form-urlencoded')
+  it.each([
+    ['a=b', 'application/x-www-form-urlencoded'],
+    ['{"contacts":[]}', 'text/plain'],
+  ])('answers 415 for %s as %s', async (body, contentType) => {
+    const reply = await post('/v1/score', body, contentType)
     expect(reply.status).toBe(415)
     expect(reply.body).toEqual({
       error: {
