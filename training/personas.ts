@@ -149,7 +149,7 @@ function hourProfiles(features: FeatureMatrix, labels: Int32Array, k: number): n
 }
 
 /**
- * Fewest contacts per persona on average: k is capped at the contacts divided by this, so no
+ * Minimum contacts per persona on average: k is capped at the contacts divided by this, so no
  * persona is fitted on a handful of contacts.
  */
 export const MIN_CONTACTS_PER_PERSONA = 10
