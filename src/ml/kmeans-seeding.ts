@@ -2,40 +2,8 @@
  * Seeded greedy k-means++ start for src/ml/kmeans.ts, as scikit-learn 1.2's `kmeans_plusplus`
  * with its default 2 + floor(ln k) local trials.
  */
-import { BOUND_MARGIN, type Data } from './kmeans-distance.ts'
+import { BOUND_MARGIN, squaredDistance, type Data } from './kmeans-distance.ts'
 import type { Rng } from './random.ts'
-
-/**
- * Squared Euclidean distance. This is a copy of squaredDistance in kmeans-distance.ts with
- * the same summation order. It is local because CPU profiles under tsx showed the imported
- * function as a separate frame behind a getter, not inlined into the loops below.
- */
-function squaredDistance(
-  a: Float64Array,
-  aStart: number,
-  b: Float64Array,
-  bStart: number,
-  cols: number,
-): number {
-  // Unrolled by 4 for speed, still adding the terms one at a time in column order.
-  let sum = 0
-  let j = 0
-  for (; j + 3 < cols; j += 4) {
-    const d0 = (a[aStart + j] as number) - (b[bStart + j] as number)
-    const d1 = (a[aStart + j + 1] as number) - (b[bStart + j + 1] as number)
-    const d2 = (a[aStart + j + 2] as number) - (b[bStart + j + 2] as number)
-    const d3 = (a[aStart + j + 3] as number) - (b[bStart + j + 3] as number)
-    sum += d0 * d0
-    sum += d1 * d1
-    sum += d2 * d2
-    sum += d3 * d3
-  }
-  for (; j < cols; j++) {
-    const d = (a[aStart + j] as number) - (b[bStart + j] as number)
-    sum += d * d
-  }
-  return sum
-}
 
 // Index of the first cumulative weight above `target`, clipped to the last index.
 function searchCumulative(cumulative: Float64Array, target: number): number {
