@@ -19,8 +19,8 @@ const numberCheckedLater = z.unknown().meta({ type: 'number' })
 export const contactInputSchema = z
   .object({
     key: z.string().min(1).max(320).optional(),
-    // Values are checked per contact (finite, in range), so one bad value fails only its own
-    // contact; the schema still documents them as numbers.
+    // The service checks each value (a finite number in range), so one bad value fails only its
+    // own contact. The schema still documents the values as numbers.
     features: z.record(z.string(), numberCheckedLater).optional(),
     /**
      * Human opens per local hour of the week, Monday 00:00 first (168 counts),

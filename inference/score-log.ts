@@ -220,9 +220,9 @@ class PendingScores {
         this.onBuildError(error, batch.contacts.length)
       }
     }
-    const taken = this.rows.splice(0, count)
-    this.length -= taken.length
-    return taken
+    const removed = this.rows.splice(0, count)
+    this.length -= removed.length
+    return removed
   }
 }
 

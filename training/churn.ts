@@ -218,10 +218,11 @@ function evaluate(
 }
 
 /**
- * Trains the churn forest and MLP on the training window, calibrates each on the validation
- * window and keeps the one with the higher validation PR AUC of uncalibrated scores (calibrated
- * validation metrics would be in-sample), then measures both on the test window. Every window's labels
- * lie after its features, and the test labels after everything the models saw. Both models
+ * Trains the churn forest and MLP on the training window and calibrates each on the validation
+ * window. The one with the higher validation PR AUC of uncalibrated scores is kept, because
+ * calibrated validation metrics would be in-sample. Both are then measured on the test window.
+ * Every window's labels lie after its features, and the test labels after everything the
+ * models saw. Both models
  * weight the classes as class_weight='balanced'. Throws a TrainingDataError when a window has
  * too few churners or engaged contacts.
  */

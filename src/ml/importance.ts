@@ -1,8 +1,8 @@
 /**
- * Explanations of a binary classifier: global permutation importance and per-row reasons by
- * substituting one feature at a time with a reference value, both for any model given as a
- * batch predictor, and per-row reasons from additive per-feature contributions, such as a
- * forest's path contributions.
+ * Explanations of a binary classifier. Global permutation importance and per-row reasons by
+ * substituting one feature at a time with a reference value work for any model given as a
+ * batch predictor. Per-row reasons can also come from additive per-feature contributions,
+ * such as a forest's path contributions.
  */
 import { createMatrix, type Matrix } from './matrix.ts'
 import { rocAuc } from './metrics.ts'

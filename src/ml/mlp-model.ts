@@ -32,7 +32,7 @@ export const PREDICT_BATCH_SIZE = 8192
 
 const ACTIVATIONS = ['relu', 'sigmoid', 'tanh', 'linear'] as const
 
-/** Raised by `loadMlp` for an invalid file; `file` says which of the two it was. */
+/** Error of `loadMlp` for an invalid file, with `file` naming which of the two it was. */
 export class MlpArtifactError extends Error {
   constructor(
     readonly file: 'model' | 'weights',

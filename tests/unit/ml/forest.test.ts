@@ -329,7 +329,7 @@ describe('forest path contributions', () => {
     ])
     const { contributions, bias } = forest.pathContributions(x)
     // Bias: mean root value (0.4 + 0.6) / 2. Row 0 goes left in tree 0 (0.1 - 0.4) and right
-    // in tree 1 (0.7 - 0.6); row 1 goes right in tree 0 (0.9 - 0.4) and left in tree 1 (0.2 - 0.6).
+    // in tree 1 (0.7 - 0.6). Row 1 goes right in tree 0 (0.9 - 0.4) and left in tree 1 (0.2 - 0.6).
     expect(bias).toBeCloseTo(0.5, 12)
     expect(Array.from(contributions.data)).toEqual([
       expect.closeTo(-0.15, 12),
