@@ -138,7 +138,7 @@ export function bestSendTime(
 
 /**
  * Checks a request's `hourOfWeekOpens` and returns it as 168 counts, or the
- * problem: the length, or a value that is not a finite number from 0 to 1e9.
+ * problem: the length, or a value that is not an integer from 0 to 1e9.
  */
 export function parseHourOfWeekOpens(
   values: readonly unknown[],
@@ -152,9 +152,9 @@ export function parseHourOfWeekOpens(
   const opens = new Float64Array(HOURS_PER_WEEK)
   for (let slot = 0; slot < HOURS_PER_WEEK; slot++) {
     const value = values[slot]
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1e9) {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 1e9) {
       return {
-        message: `hourOfWeekOpens[${slot}] must be a number from 0 to 1e9, received ${JSON.stringify(value) ?? String(value)}`,
+        message: `hourOfWeekOpens[${slot}] must be an integer from 0 to 1e9, received ${JSON.stringify(value) ?? String(value)}`,
         path: [slot],
       }
     }

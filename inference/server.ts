@@ -8,6 +8,7 @@ import { PayloadParseError } from '../src/events/types.ts'
 import { registerAuth } from './auth.ts'
 import { createScoreBatcher } from './batcher.ts'
 import { ApiError } from './errors.ts'
+import { findForbiddenKeyInText, forbiddenKeyError } from './json-body.ts'
 import { ApiMetrics, metricsRoutes, registerRequestMetrics } from './metrics.ts'
 import { registerOpenApi } from './openapi.ts'
 import { registerRateLimit } from './rate-limit.ts'
@@ -92,6 +93,27 @@ function finishRequestsOnClose(app: FastifyInstance): void {
   })
 }
 
+/**
+ * Replaces Fastify's JSON parser with one that names a "__proto__" or
+ * "constructor.prototype" key. Fastify's parser rejects both keys, but with
+ * the same error as malformed JSON, so a failed body is scanned again here.
+ */
+function registerJsonParser(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // With parseAs 'string', Fastify hands the body over as text.
+    const text = body as string
+    parseJson(request, text, (error, value) => {
+      if ((error as { code?: string } | null)?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+        const found = findForbiddenKeyInText(text)
+        if (found) return done(forbiddenKeyError(found), undefined)
+      }
+      done(error, value)
+    })
+  })
+}
+
 /** Builds the HTTP API around a scoring service (not yet listening). */
 export function buildServer(service: ScoringService, options: ServerOptions = {}): FastifyInstance {
   const { config } = service
@@ -122,6 +144,7 @@ export function buildServer(service: ScoringService, options: ServerOptions = {}
   // string to the body schema, which fails with a 400 instead of the 415 a client can act on.
   // The webhook routes register their own parser for every content type.
   app.removeContentTypeParser('text/plain')
+  registerJsonParser(app)
 
   app.setErrorHandler((error, request, reply) => {
     const apiError = toApiError(error, config.bodyLimitBytes)

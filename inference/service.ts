@@ -91,13 +91,44 @@ export class ScoringService {
     })
   }
 
-  /** Loads the champion bundle; on failure the model already in service stays. */
+  /**
+   * Loads the champion bundle; on failure the model already in service stays.
+   * The caller logs the failure, so it is stored in `lastReloadError` and
+   * counted as logged: a later reload check that fails the same way logs nothing.
+   */
   async loadChampion(): Promise<ScoringModel> {
-    const bundle = await loadChampion(this.config.modelsDir, this.bundleName)
-    const model = buildScoringModel(bundle)
-    this.model = model
-    this.modelSourceVersion = basename(bundle.dir)
-    return model
+    const { modelsDir } = this.config
+    let version: string | undefined
+    let pointerRead = false
+    try {
+      version = await readChampion(modelsDir, this.bundleName)
+      pointerRead = true
+      // Without a marked version, loadChampion raises the BundleError that reports it.
+      const bundle =
+        version === undefined
+          ? await loadChampion(modelsDir, this.bundleName)
+          : await loadBundle(join(modelsDir, this.bundleName, version))
+      const model = buildScoringModel(bundle)
+      this.model = model
+      this.modelSourceVersion = basename(bundle.dir)
+      this.lastReloadError = undefined
+      this.loggedFailure = undefined
+      return model
+    } catch (error) {
+      // A reload check finds no champion without storing or logging an error, so neither does this.
+      if (!(pointerRead && version === undefined)) this.recordFailure(version, error)
+      throw error
+    }
+  }
+
+  /** Stores a failed load in `lastReloadError`; returns false when the same failure was logged last. */
+  private recordFailure(version: string | undefined, error: unknown): boolean {
+    const failure = describeReloadError(this.config.modelsDir, this.bundleName, version, error)
+    this.lastReloadError = failure
+    const key = `${failure.version}\n${failure.file}\n${failure.reason}`
+    if (key === this.loggedFailure) return false
+    this.loggedFailure = key
+    return true
   }
 
   /**
@@ -159,11 +190,8 @@ export class ScoringService {
       log.info({ version, previous }, 'loaded the new champion bundle')
       return 'loaded'
     } catch (error) {
-      const failure = describeReloadError(modelsDir, this.bundleName, version, error)
-      this.lastReloadError = failure
-      const key = `${failure.version}\n${failure.file}\n${failure.reason}`
-      if (key !== this.loggedFailure) {
-        this.loggedFailure = key
+      if (this.recordFailure(version, error)) {
+        const failure = this.lastReloadError as ReloadError
         log.warn(
           { err: error, version: failure.version, file: failure.file },
           `champion bundle failed to load; the model in service stays ${this.modelSourceVersion ?? 'unloaded'}`,

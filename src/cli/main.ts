@@ -35,7 +35,7 @@ const EXPECTED_ERRORS = [
 type SystemError = NodeJS.ErrnoException & Record<string, unknown>
 
 const SYSTEM_ERRORS: Record<string, (error: SystemError) => string> = {
-  ENOENT: (error) => `Cannot read ${String(error.path)}: no such file or folder`,
+  ENOENT: (error) => `File or folder not found: ${String(error.path)}`,
   EISDIR: (error) => `Cannot read ${String(error.path)}: it is a folder, expected a file`,
   EACCES: (error) => `Cannot access ${String(error.path)}: permission denied`,
   ECONNREFUSED: (error) =>

@@ -39,6 +39,46 @@ function describeIssues(error: z.ZodError): string {
     .join('; ')
 }
 
+type PersonaFields = Manifest['personas']
+
+/** Names the field that shows a bundle was written with week profiles, or undefined for an older bundle. */
+function weekProfileMarker(personas: PersonaFields): string | undefined {
+  if (personas.chosenK !== undefined) return 'personas.chosenK'
+  if (personas.weekProfile !== undefined) return 'personas.weekProfile'
+  const index = personas.list.findIndex((persona) => persona.weekProfile !== undefined)
+  return index >= 0 ? `personas.list.${index}.weekProfile` : undefined
+}
+
+/** Names the first week profile a bundle lacks, or undefined when it has all of them. */
+function missingWeekProfile(personas: PersonaFields): string | undefined {
+  if (personas.weekProfile === undefined) return 'personas.weekProfile'
+  const index = personas.list.findIndex((persona) => persona.weekProfile === undefined)
+  return index >= 0 ? `personas.list.${index}.weekProfile` : undefined
+}
+
+/**
+ * Rejects persona fields that disagree. Training has written chosenK and the
+ * week profiles together since they were added, so a bundle with chosenK or
+ * any week profile must have everyone's and every persona's week profile.
+ * Older bundles have none of them and get their send time from the 24-hour profiles.
+ */
+function checkPersonaFields(manifestPath: string, personas: PersonaFields): void {
+  const { chosenK, list } = personas
+  if (chosenK !== undefined && chosenK !== list.length) {
+    throw new BundleError(
+      manifestPath,
+      `personas.chosenK is ${chosenK}, but personas.list has ${list.length} personas; retrain the bundle`,
+    )
+  }
+  const marker = weekProfileMarker(personas)
+  const missing = missingWeekProfile(personas)
+  if (marker === undefined || missing === undefined) return
+  throw new BundleError(
+    manifestPath,
+    `${missing} is missing, but a bundle with ${marker} must have everyone's and every persona's week profile; retrain the bundle`,
+  )
+}
+
 /** Loads a bundle folder, checking the manifest's schema and every file's sha256. */
 export async function loadBundle(dir: string): Promise<LoadedBundle> {
   const manifestPath = join(dir, 'manifest.json')
@@ -46,10 +86,14 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   try {
     text = await readFile(manifestPath, 'utf8')
   } catch (error) {
-    throw new BundleError(
-      manifestPath,
-      `cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`,
-    )
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') {
+      throw new BundleError(
+        manifestPath,
+        'not found; `segments models list` lists the published versions',
+      )
+    }
+    throw new BundleError(manifestPath, `cannot be read (${code ?? error})`)
   }
   let json: unknown
   try {
@@ -65,6 +109,7 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
       `version ${JSON.stringify(parsed.data.version)} does not match its folder ${JSON.stringify(basename(dir))}`,
     )
   }
+  checkPersonaFields(manifestPath, parsed.data.personas)
 
   const files = new Map<string, Buffer>()
   for (const [name, expected] of Object.entries(parsed.data.files)) {

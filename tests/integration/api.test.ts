@@ -289,12 +289,12 @@ describe('webhook route', () => {
     expect(await countRows(store.client, 'ingest_rejects')).toBe(rejectsBefore)
   })
 
-  it('rejects an unknown provider', async () => {
+  it('answers 404 for an unknown provider', async () => {
     const reply = await post('/v1/webhooks/nope', '[]')
 
-    expect(reply.status).toBe(400)
-    expect(reply.body.error.code).toBe('INVALID_REQUEST')
-    expect(reply.body.error.message).toMatch(/^provider: /)
+    expect(reply.status).toBe(404)
+    expect(reply.body.error.code).toBe('NOT_FOUND')
+    expect(reply.body.error.message).toMatch(/^No route POST \/v1\/webhooks\/nope: /)
     expect(reply.body.error.path).toEqual(['provider'])
   })
 

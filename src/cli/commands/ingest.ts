@@ -17,7 +17,7 @@ function parseFormat(value: string): Provider {
 function fileProblem(error: unknown): string | undefined {
   if (error instanceof PayloadParseError) return error.message
   const code = (error as NodeJS.ErrnoException).code
-  if (code === 'ENOENT') return 'no such file'
+  if (code === 'ENOENT') return 'file not found'
   if (code === 'EISDIR') return 'is a folder, expected a file'
   if (code === 'EACCES') return 'permission denied'
   return undefined

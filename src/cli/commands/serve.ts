@@ -1,8 +1,40 @@
 import type { Command } from 'commander'
-import { buildServer } from '../../../inference/server.ts'
+import type { FastifyInstance } from 'fastify'
+import { buildServer, type ServerOptions } from '../../../inference/server.ts'
 import { ScoringService } from '../../../inference/service.ts'
 import { openStore } from '../../store/client.ts'
 import { DEFAULT_BUNDLE, getConfig } from '../context.ts'
+
+/**
+ * Builds the API, loads the champion bundle and starts the champion watcher
+ * unless SEGMENTS_MODEL_RELOAD_SECONDS is 0. A champion that fails to load is
+ * logged once, here, and the API starts without a model. Returns the app, not
+ * yet listening; closing it stops the watcher.
+ */
+export async function prepareServer(
+  service: ScoringService,
+  options: ServerOptions = {},
+): Promise<FastifyInstance> {
+  const app = buildServer(service, options)
+  const reloadSeconds = service.config.modelReloadSeconds
+  try {
+    await service.loadChampion()
+  } catch (error) {
+    const until =
+      reloadSeconds > 0
+        ? `a champion bundle that passes its checks is published (checked every ${reloadSeconds} s)`
+        : 'a bundle is trained and serve is restarted (SEGMENTS_MODEL_RELOAD_SECONDS is 0)'
+    app.log.warn({ err: error }, `no model loaded; /v1/score returns 503 until ${until}`)
+  }
+  if (reloadSeconds > 0) {
+    const stopWatching = service.watchChampion({
+      intervalMs: reloadSeconds * 1000,
+      log: app.log,
+    })
+    app.addHook('onClose', async () => stopWatching())
+  }
+  return app
+}
 
 export function registerServe(program: Command): void {
   program
@@ -15,24 +47,7 @@ export function registerServe(program: Command): void {
       const config = getConfig()
       const store = await openStore(config.clickhouse)
       const service = new ScoringService(config, store, opts.name)
-      const app = buildServer(service)
-      const reloadSeconds = config.modelReloadSeconds
-      try {
-        await service.loadChampion()
-      } catch (error) {
-        const until =
-          reloadSeconds > 0
-            ? `a champion bundle that passes its checks is published (checked every ${reloadSeconds} s)`
-            : 'a bundle is trained and serve is restarted (SEGMENTS_MODEL_RELOAD_SECONDS is 0)'
-        app.log.warn({ err: error }, `no model loaded; /v1/score returns 503 until ${until}`)
-      }
-      if (reloadSeconds > 0) {
-        const stopWatching = service.watchChampion({
-          intervalMs: reloadSeconds * 1000,
-          log: app.log,
-        })
-        app.addHook('onClose', async () => stopWatching())
-      }
+      const app = await prepareServer(service)
       const close = async (signal: string) => {
         app.log.info({ signal }, 'stopping: finishing requests in flight')
         await app.close()

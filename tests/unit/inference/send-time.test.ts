@@ -113,8 +113,18 @@ describe('parseHourOfWeekOpens', () => {
     values[7] = -1
 
     expect(parseHourOfWeekOpens(values)).toEqual({
-      message: 'hourOfWeekOpens[7] must be a number from 0 to 1e9, received -1',
+      message: 'hourOfWeekOpens[7] must be an integer from 0 to 1e9, received -1',
       path: [7],
+    })
+  })
+
+  it('rejects a fractional count', () => {
+    const values = new Array<number>(HOURS_PER_WEEK).fill(0)
+    values[5] = 1.5
+
+    expect(parseHourOfWeekOpens(values)).toEqual({
+      message: 'hourOfWeekOpens[5] must be an integer from 0 to 1e9, received 1.5',
+      path: [5],
     })
   })
 
@@ -123,7 +133,7 @@ describe('parseHourOfWeekOpens', () => {
     values[167] = 2e9
 
     expect(parseHourOfWeekOpens(values)).toEqual({
-      message: 'hourOfWeekOpens[167] must be a number from 0 to 1e9, received 2000000000',
+      message: 'hourOfWeekOpens[167] must be an integer from 0 to 1e9, received 2000000000',
       path: [167],
     })
   })
