@@ -160,7 +160,7 @@ export const metricsRoutes =
 function registerScoreLogMetrics(registers: Registry[], service: ScoringService): void {
   new Gauge({
     name: 'segments_score_log_backlog_rows',
-    help: 'score_log rows not yet inserted, by location: memory (queued or being written) or spool (on disk)',
+    help: 'score_log rows not yet inserted, by location: memory (queued or being inserted, and in the spool too) or spool (on disk only, left to a replay)',
     labelNames: ['location'],
     registers,
     collect() {
@@ -183,7 +183,7 @@ function registerScoreLogMetrics(registers: Registry[], service: ScoringService)
   })
   new Counter({
     name: 'segments_score_log_rows_total',
-    help: 'score_log rows inserted into the store or appended to the spool, by outcome (inserted, spooled)',
+    help: 'score_log rows inserted into the store or written to the spool, by outcome (inserted, spooled); every row is spooled first while the spool is on',
     labelNames: ['outcome'],
     registers,
     collect() {
@@ -208,7 +208,7 @@ function registerScoreLogMetrics(registers: Registry[], service: ScoringService)
   })
   new Counter({
     name: 'segments_score_log_insert_failures_total',
-    help: 'score_log inserts that failed or timed out; their rows went to the spool',
+    help: 'score_log inserts that failed or timed out; their rows wait in the spool',
     registers,
     collect() {
       this.reset()

@@ -1,5 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
 import { createHash, randomUUID } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { finished } from 'node:stream/promises'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { z } from 'zod'
@@ -7,9 +8,20 @@ import { toClickHouseTime } from '../src/store/events.ts'
 import type { ScoringModel } from './model.ts'
 import type { ContactScore } from './scoring.ts'
 import type { ScoringService } from './service.ts'
-import { Spool, type SpoolBatch, type SpoolSegment } from './spool.ts'
+import {
+  insertedLine,
+  markerLine,
+  planReplay,
+  Spool,
+  spoolToken,
+  type ParsedSegment,
+  type ReplayPlan,
+  type SpoolAppendResult,
+  type SpoolBatch,
+  type SpoolSegment,
+} from './spool.ts'
 
-/** A `score_log` row as the JSONEachRow insert sends it and the spool stores it. */
+/** A `score_log` row as a JSONEachRow line of the insert and of the spool holds it. */
 export interface ScoreLogRow {
   /** UTC time as `YYYY-MM-DD hh:mm:ss.sss`. */
   scored_at: string
@@ -57,7 +69,7 @@ export interface ScoredContact {
   key: string | null
   /** Time the features were computed as of, or null when the request gave them. */
   asOfMs: number | null
-  /** Feature values in the bundle's featureNames order, read at flush time, so they must not change after `record`. */
+  /** Feature values in the bundle's featureNames order, encoded when `record` is called. */
   features: ArrayLike<number>
   score: ContactScore
 }
@@ -66,14 +78,9 @@ export interface ScoredContact {
 export interface ScoredBatch {
   model: ScoringModel
   contacts: readonly ScoredContact[]
+  /** Id of the HTTP request that asked for the scores, or '' for calls made outside one. */
+  requestId: string
 }
-
-/**
- * Request id of the scoring in progress. The server enters it before each
- * route handler, so `record` can read it without the id being passed through
- * every scoring call.
- */
-export const scoreLogRequestContext = new AsyncLocalStorage<{ requestId: string }>()
 
 const featureHashes = new WeakMap<readonly string[], string>()
 
@@ -87,47 +94,53 @@ function hashFeatureNames(names: readonly string[]): string {
   return hash
 }
 
-/** Copies values to a plain array; a loop is far faster than Array.from on a typed array view. */
-function copyToArray(values: ArrayLike<number>): number[] {
-  const copy = new Array<number>(values.length)
-  for (let j = 0; j < values.length; j++) copy[j] = values[j] as number
-  return copy
+/** Formats a number as JSON.stringify does: non-finite values become null. */
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? `${value}` : 'null'
 }
 
-/** Converts the scores of one call to `score_log` rows. */
-export function toScoreLogRows(
-  batch: ScoredBatch,
-  requestId: string,
-  scoredAtMs: number,
-): ScoreLogRow[] {
+/** Formats feature values as a JSON array of numbers. */
+function jsonNumbers(values: ArrayLike<number>): string {
+  if (values.length === 0) return '[]'
+  let text = `[${jsonNumber(values[0] as number)}`
+  for (let j = 1; j < values.length; j++) text += `,${jsonNumber(values[j] as number)}`
+  return `${text}]`
+}
+
+const jsonString = (value: string | null) => (value === null ? 'null' : JSON.stringify(value))
+
+/**
+ * Encodes the scores of one call as `score_log` JSONEachRow lines, each
+ * ending in a line feed. The same text is written to the spool and sent in
+ * the insert body, so a row is serialized once.
+ */
+export function encodeScoreLogLines(batch: ScoredBatch, scoredAtMs: number): string[] {
+  const { requestId } = batch
   const { manifest } = batch.model
-  const names = manifest.featureNames
-  const featureNamesHash = hashFeatureNames(names)
-  const scoredAt = toClickHouseTime(scoredAtMs)
-  // The contacts of one call share their as-of time, so its text is formatted once.
+  // Fields that every row of the call shares are formatted once.
+  const shared =
+    `{"scored_at":"${toClickHouseTime(scoredAtMs)}","request_id":${JSON.stringify(requestId)}` +
+    `,"model_name":${JSON.stringify(manifest.name)}` +
+    `,"feature_names_hash":"${hashFeatureNames(manifest.featureNames)}"`
   let asOfMsSeen: number | null = null
-  let asOfText: string | null = null
-  return batch.contacts.map(({ key, asOfMs, features, score }) => {
+  let asOfText = 'null'
+  const lines = new Array<string>(batch.contacts.length)
+  batch.contacts.forEach(({ key, asOfMs, features, score }, i) => {
     if (asOfMs !== asOfMsSeen) {
       asOfMsSeen = asOfMs
-      asOfText = asOfMs === null ? null : toClickHouseTime(asOfMs)
+      asOfText = asOfMs === null ? 'null' : `"${toClickHouseTime(asOfMs)}"`
     }
-    return {
-      scored_at: scoredAt,
-      request_id: requestId,
-      contact_key: key,
-      as_of: asOfText,
-      model_name: manifest.name,
-      model_version: score.modelVersion,
-      persona_id: score.persona.id,
-      persona_distance: score.persona.distance,
-      churn_probability: score.churn.probability,
-      churn_band: score.churn.band,
-      result: JSON.stringify(score),
-      feature_names_hash: featureNamesHash,
-      features: copyToArray(features),
-    }
+    lines[i] =
+      `${shared},"contact_key":${jsonString(key)},"as_of":${asOfText}` +
+      `,"model_version":${JSON.stringify(score.modelVersion)}` +
+      `,"persona_id":${jsonNumber(score.persona.id)}` +
+      `,"persona_distance":${jsonNumber(score.persona.distance)}` +
+      `,"churn_probability":${jsonNumber(score.churn.probability)}` +
+      `,"churn_band":${JSON.stringify(score.churn.band)}` +
+      `,"result":${JSON.stringify(JSON.stringify(score))}` +
+      `,"features":${jsonNumbers(features)}}\n`
   })
+  return lines
 }
 
 /** Reasons for rows that never reached `score_log`, as the dropped-rows metric labels them. */
@@ -143,18 +156,20 @@ export type DropReason = (typeof DROP_REASONS)[number]
 
 /** State of the writer, for `/readyz` and the metrics. */
 export interface ScoreLogState {
-  /** Rows queued in memory or in an insert or spool write in progress. */
+  /** Rows held in memory, queued or in an insert in progress; while the spool is on they are on disk too. */
   memoryRows: number
+  /** Rows on disk only, which a replay of the spool inserts. */
   spoolRows: number
   spoolBytes: number
   spoolMaxBytes: number
   spoolSegments: number
-  /** True from a spool append that rejected rows for lack of room until a segment is deleted. */
+  /** True from a spool write that rejected rows for lack of room until a segment is deleted. */
   spoolFull: boolean
   /** True from a failed insert until an insert succeeds. */
   insertFailing: boolean
   lastError: { message: string; at: string } | null
   insertedRows: number
+  /** Rows written to the spool, which is every row recorded while the spool is on. */
   spooledRows: number
   insertFailures: number
   droppedRows: Record<DropReason, number>
@@ -163,18 +178,19 @@ export interface ScoreLogState {
 export type ScoreLogLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
 
 export interface ScoreLogWriterOptions {
-  /** Store the batches are inserted into; only `insert` is used. */
-  client: Pick<ClickHouseClient, 'insert'>
+  /** Store the batches are inserted into; only `exec` is used, with the rows' JSONEachRow text as the body. */
+  client: Pick<ClickHouseClient, 'exec'>
   log: ScoreLogLogger
   /** Rows per insert, and the queue length that starts a flush before the interval ends. */
   flushRows: number
-  /** Milliseconds between flushes of the rows queued in memory. */
+  /** Milliseconds between flushes, each of which also fdatasyncs the spool files written since the last. */
   flushMs: number
   spoolDir: string
+  /** Largest size of the spool's files together; 0 turns the spool off, so rows are held in memory only. */
   spoolMaxBytes: number
-  /** Rows queued in memory past which, while an insert runs, the excess goes to the spool. Default 10 x flushRows. */
+  /** Rows queued in memory past which, while an insert runs, the queue is left to a replay of the spool. Default 10 x flushRows. */
   maxMemoryRows?: number
-  /** Milliseconds before an insert is aborted and its batch spooled. Default 30,000. */
+  /** Milliseconds before an insert is aborted and its rows left to a replay. Default 30,000. */
   insertTimeoutMs?: number
   /** Maximum wait between retries while inserts fail, in milliseconds. The wait starts at flushMs and doubles. Default 30,000. */
   maxRetryDelayMs?: number
@@ -184,74 +200,56 @@ export interface ScoreLogWriterOptions {
   spoolSegmentBytes?: number
 }
 
-const TABLE = 'score_log'
+const INSERT_QUERY = 'INSERT INTO score_log FORMAT JSONEachRow'
 
-/** Scores of one call as `record` received them. */
-interface RecordedScores {
-  batch: ScoredBatch
-  requestId: string
-  scoredAtMs: number
+/** A recorded row held in memory: its line and, while the spool is on, its place in a segment. */
+interface QueuedRow {
+  text: string
+  segment: SpoolSegment | undefined
+  /** Ordinal of the row among the row lines of its segment. */
+  ordinal: number
+}
+
+/** Rows of one insert taken from the memory queue. */
+interface MemoryBatch {
+  rows: QueuedRow[]
+  segment: SpoolSegment | undefined
+}
+
+/** Returns the first problem of a spooled row against the row schema, or undefined when it is valid. */
+function rowProblem(row: Record<string, unknown>): string | undefined {
+  const result = scoreLogRowSchema.safeParse(row)
+  if (result.success) return undefined
+  const issue = result.error.issues[0]
+  return `${issue?.path.join('.') || 'row'}: ${issue?.message ?? 'invalid'}`
 }
 
 /**
- * Queue of recorded scores that builds their rows only when they are taken,
- * oldest first. `length` counts rows, built or not.
- */
-class PendingScores {
-  length = 0
-  private readonly calls: RecordedScores[] = []
-  private readonly rows: ScoreLogRow[] = []
-
-  constructor(private readonly onBuildError: (error: unknown, rows: number) => void) {}
-
-  push(scores: RecordedScores): void {
-    this.calls.push(scores)
-    this.length += scores.batch.contacts.length
-  }
-
-  /** Removes and returns up to `count` rows. */
-  take(count: number): ScoreLogRow[] {
-    while (this.rows.length < count && this.calls.length > 0) {
-      const { batch, requestId, scoredAtMs } = this.calls.shift() as RecordedScores
-      try {
-        for (const row of toScoreLogRows(batch, requestId, scoredAtMs)) this.rows.push(row)
-      } catch (error) {
-        this.length -= batch.contacts.length
-        this.onBuildError(error, batch.contacts.length)
-      }
-    }
-    const removed = this.rows.splice(0, count)
-    this.length -= removed.length
-    return removed
-  }
-}
-
-/**
- * Queues `score_log` rows in memory and inserts them in batches off the
- * request path. A batch whose insert fails or times out is appended to the
- * spool, and while inserts keep failing, new rows go to the spool at each
- * interval. Spooled batches are inserted again, oldest first, before newer
- * rows, once the store takes an insert. Every insert carries its batch id as
- * insert_deduplication_token, so a batch stored by an insert whose reply was
- * lost is not stored twice when it is inserted again.
+ * Writes every recorded row to the spool before `record` returns, and
+ * inserts the rows in batches off the request path. The spool is a
+ * write-ahead journal: a row is deleted from it only with its whole segment,
+ * once every row of the segment is inserted. The rows of the segment being
+ * written are held in memory too and inserted from there. Once an insert
+ * fails or the memory queue passes maxMemoryRows, the writer inserts the
+ * rows still waiting from the files instead, oldest segment first, once the
+ * store takes an insert again. A process that starts with segments left by
+ * an earlier one, killed or not, replays them the same way.
+ *
+ * Before an insert of rows held in memory, a marker line in their segment
+ * names the rows and the insert's token, and after the insert succeeds, a
+ * second line says so. Each insert carries its token as
+ * insert_deduplication_token, so rows that a killed process had sent, or
+ * whose reply was lost, are stored once when they are sent again.
  */
 export class ScoreLogWriter {
   private readonly options: Required<ScoreLogWriterOptions>
   private readonly spool: Spool
-  private readonly pending = new PendingScores((error, rows) => {
-    this.drop(
-      'build_error',
-      rows,
-      { err: error },
-      'score_log rows could not be built; they are lost',
-    )
-  })
-  /** Rows taken off `pending` whose insert or spool write has not finished. */
+  private queue: QueuedRow[] = []
+  /** Rows taken off the queue whose insert has not finished. */
   private transitRows = 0
   private opening: Promise<void> | undefined
-  /** False when the spool folder could not be read at start; rows are then inserted or dropped. */
-  private spoolUsable = true
-  private overflow: Promise<void> | undefined
+  /** False while the spool is off (spoolMaxBytes 0) or its folder could not be read at start. */
+  private spoolOn: boolean
   private timer: NodeJS.Timeout | undefined
   private draining: Promise<void> | undefined
   /** Drain that a call made while another drain ran asked for; it runs when that one ends. */
@@ -286,6 +284,7 @@ export class ScoreLogWriter {
       maxBytes: options.spoolMaxBytes,
       segmentBytes: this.options.spoolSegmentBytes,
     })
+    this.spoolOn = options.spoolMaxBytes > 0
   }
 
   /**
@@ -305,19 +304,23 @@ export class ScoreLogWriter {
   private openSpool(): Promise<void> {
     this.opening ??= this.spool.open().then(
       () => {
-        if (this.spool.rows > 0) {
+        if (this.spool.diskRows > 0) {
           this.options.log.info(
-            { rows: this.spool.rows, bytes: this.spool.bytes, segments: this.spool.segmentCount },
+            {
+              rows: this.spool.diskRows,
+              bytes: this.spool.bytes,
+              segments: this.spool.segmentCount,
+            },
             'score_log spool has rows from an earlier run; replaying them',
           )
         }
       },
       (error: unknown) => {
-        this.spoolUsable = false
+        this.spoolOn = false
         this.noteError(error)
         this.options.log.error(
           { err: error, dir: this.options.spoolDir },
-          'score_log spool could not be read; rows that cannot be inserted will be dropped',
+          'score_log spool could not be read; new rows are held in memory only and dropped when their insert fails',
         )
       },
     )
@@ -325,10 +328,11 @@ export class ScoreLogWriter {
   }
 
   /**
-   * Queues the scores of one call with the current request's id and time.
-   * The rows are built when a batch is taken, so the request only pays for
-   * the push. It never waits on the store, so scoring goes on whatever state
-   * the store is in.
+   * Encodes the scores of one call with the current request's id and time,
+   * and writes them to the spool before returning, with a plain write and no
+   * fsync. Rows that do not fit in the spool, or whose write fails, are
+   * dropped and counted. It never waits on the store, so scoring goes on
+   * whatever state the store is in.
    */
   record(batch: ScoredBatch): void {
     if (this.closing) {
@@ -336,14 +340,58 @@ export class ScoreLogWriter {
       this.drop('closed', rows, {}, 'score_log rows recorded after close were dropped')
       return
     }
-    const requestId = scoreLogRequestContext.getStore()?.requestId ?? ''
-    this.pending.push({ batch, requestId, scoredAtMs: Date.now() })
-    if (this.pending.length >= this.options.flushRows) void this.drain(false)
-    if (this.draining && this.pending.length > this.options.maxMemoryRows) {
-      this.overflow ??= this.spillOverflow().finally(() => {
-        this.overflow = undefined
-      })
+    let lines: string[]
+    try {
+      lines = encodeScoreLogLines(batch, Date.now())
+    } catch (error) {
+      const rows = batch.contacts.length
+      this.drop(
+        'build_error',
+        rows,
+        { err: error },
+        'score_log rows could not be built; they are lost',
+      )
+      return
     }
+    if (this.spoolOn) this.journal(lines)
+    else for (const text of lines) this.queue.push({ text, segment: undefined, ordinal: 0 })
+
+    if (this.queue.length >= this.options.flushRows) void this.drain(false)
+    if (this.draining && this.queue.length > this.options.maxMemoryRows) this.shedQueue()
+  }
+
+  /** Writes lines to the spool and queues the written ones in memory while their segment is in memory mode. */
+  private journal(lines: string[]): void {
+    let result: SpoolAppendResult
+    try {
+      result = this.spool.appendRows(lines, this.insertFailing ? 'disk' : 'memory')
+    } catch (error) {
+      this.noteError(error)
+      this.drop(
+        'spool_error',
+        lines.length,
+        { err: error },
+        'score_log spool write failed; rows were dropped',
+      )
+      this.leaveQueueToReplay()
+      return
+    }
+    const { segment, first, written, rejected } = result
+    this.spooledRows += written
+    if (rejected > 0) {
+      this.spoolFull = true
+      this.drop(
+        'spool_full',
+        rejected,
+        { spoolBytes: this.spool.bytes, spoolMaxBytes: this.spool.maxBytes },
+        'score_log spool is full (SEGMENTS_SCORE_LOG_SPOOL_MAX_BYTES); rows were dropped',
+      )
+    }
+    if (segment?.mode !== 'memory') return
+    for (let i = 0; i < written; i++) {
+      this.queue.push({ text: lines[i] as string, segment, ordinal: first + i })
+    }
+    segment.memoryRows += written
   }
 
   /** Inserts the spooled and queued rows now, without waiting for a retry delay. */
@@ -353,8 +401,8 @@ export class ScoreLogWriter {
 
   /**
    * Stops the timer, lets a flush in progress end, and inserts the rows still
-   * queued, or spools them when the store is failing or the insert fails.
-   * Spooled rows stay on disk for the next start.
+   * queued in memory unless inserts are failing. Rows not inserted stay in
+   * the spool for the next start, which is fdatasync'd before this resolves.
    */
   async close(): Promise<void> {
     if (this.closing) return
@@ -362,20 +410,25 @@ export class ScoreLogWriter {
     clearInterval(this.timer)
     await this.openSpool()
     await this.draining
-    await this.overflow
-    while (this.pending.length > 0) {
-      const batch = this.takeBatch()
-      if (this.insertFailing || !(await this.insertBatch(batch))) await this.spoolBatch(batch)
+    while (this.queue.length > 0 && !this.insertFailing) {
+      if (!(await this.insertFromMemory())) break
     }
-    await this.spool.close()
+    this.dropQueueWithoutSpool()
+    await this.removeInsertedSegments()
+    try {
+      await this.spool.close()
+    } catch (error) {
+      this.noteError(error)
+      this.options.log.error({ err: error }, 'score_log spool could not be synced and closed')
+    }
     const { spoolRows, insertedRows } = this.state()
     this.options.log.info({ spoolRows, insertedRows }, 'score_log writer closed')
   }
 
   state(): ScoreLogState {
     return {
-      memoryRows: this.pending.length + this.transitRows,
-      spoolRows: this.spool.rows,
+      memoryRows: this.queue.length + this.transitRows,
+      spoolRows: this.spool.diskRows,
       spoolBytes: this.spool.bytes,
       spoolMaxBytes: this.spool.maxBytes,
       spoolSegments: this.spool.segmentCount,
@@ -405,7 +458,7 @@ export class ScoreLogWriter {
         try {
           await this.drainOnce(forced)
         } catch (error) {
-          // Every step below catches its own errors, so this is a bug; the rows stay queued.
+          // Every step below catches its own errors, so this is a bug; the rows stay in the spool.
           this.noteError(error)
           this.options.log.error({ err: error }, 'score_log flush failed')
         }
@@ -422,46 +475,54 @@ export class ScoreLogWriter {
 
   private async drainOnce(force: boolean): Promise<void> {
     await this.openSpool()
+    try {
+      await this.spool.sync()
+    } catch (error) {
+      this.noteError(error)
+      this.warn('spool-sync', { err: error }, "score_log spool files could not be fdatasync'd")
+    }
     if (!force && this.insertFailing && Date.now() < this.retryAtMs) {
-      await this.spillPending()
+      this.dropQueueWithoutSpool()
       return
     }
     const replay = await this.replaySpool()
     if (replay === 'stopped') return
     if (replay === 'failed') {
-      await this.spillPending()
+      this.dropQueueWithoutSpool()
       return
     }
-    while (this.pending.length > 0 && !this.closing) {
-      const batch = this.takeBatch()
-      if (!(await this.insertBatch(batch))) {
-        await this.spoolBatch(batch)
-        await this.spillPending()
-        return
-      }
+    while (this.queue.length > 0 && !this.closing) {
+      if (!(await this.insertFromMemory())) return
     }
+    await this.removeInsertedSegments()
   }
 
-  /** Inserts the spool's segments oldest first, deleting each once all its batches are stored. */
+  /** Inserts the segments in disk mode oldest first, deleting each once all its rows are stored. */
   private async replaySpool(): Promise<'done' | 'failed' | 'stopped'> {
-    if (!this.spoolUsable) return 'done'
     for (;;) {
       if (this.closing) return 'stopped'
-      let segment: SpoolSegment | undefined
+      const segment = this.spool.oldestOnDisk()
+      if (segment === undefined) return 'done'
+      let parsed: ParsedSegment | undefined
       try {
-        segment = await this.spool.readOldest()
+        parsed = await this.spool.read(segment)
       } catch (error) {
         this.noteError(error)
-        this.warn('spool-read', { err: error }, 'score_log spool could not be read')
+        this.warn(
+          'spool-read',
+          { err: error, file: segment.file },
+          'score_log spool could not be read',
+        )
         return 'failed'
       }
-      if (segment === undefined) return 'done'
-      const batches = this.checkSegment(segment)
-      for (const batch of batches) {
-        if (!(await this.insertBatch(batch, segment.file))) return 'failed'
+      if (parsed === undefined) continue
+      const plan = planReplay(parsed, this.options.flushRows, rowProblem)
+      this.countBadLines(parsed, plan)
+      for (const batch of plan.batches) {
+        if (!(await this.insert(batch, segment.file))) return 'failed'
       }
       try {
-        await this.spool.remove(segment.file)
+        await this.spool.remove(segment)
         this.countedSegments.delete(segment.file)
         this.spoolFull = false
       } catch (error) {
@@ -477,29 +538,13 @@ export class ScoreLogWriter {
   }
 
   /**
-   * Returns the segment's batches with only the rows that pass the row
-   * schema. Torn and invalid lines and rows are counted as dropped and logged
-   * the first time the segment is read.
+   * Counts a segment's torn and invalid lines and rows as dropped, and logs
+   * them, the first time the segment is read.
    */
-  private checkSegment(segment: SpoolSegment): SpoolBatch[] {
-    const firstRead = !this.countedSegments.has(segment.file)
-    this.countedSegments.add(segment.file)
-    let invalidRows = 0
-    let firstProblem: string | undefined
-    const batches = segment.batches.map((batch) => {
-      const rows = batch.rows.filter((row) => {
-        const result = scoreLogRowSchema.safeParse(row)
-        if (result.success) return true
-        invalidRows++
-        const issue = result.error.issues[0]
-        firstProblem ??= `${issue?.path.join('.') || 'row'}: ${issue?.message ?? 'invalid'}`
-        return false
-      })
-      return { id: batch.id, rows }
-    })
-    if (!firstRead) return batches.filter((batch) => batch.rows.length > 0)
-
-    const { file, tornLine, invalidLines } = segment
+  private countBadLines(parsed: ParsedSegment, plan: ReplayPlan): void {
+    const { file, tornLine, invalidLines, invalidMarkers } = parsed
+    if (this.countedSegments.has(file)) return
+    this.countedSegments.add(file)
     if (tornLine) {
       this.drop(
         'torn_line',
@@ -508,40 +553,195 @@ export class ScoreLogWriter {
         'score_log spool segment ends in a torn line, as a crash during a write leaves it; that row is lost',
       )
     }
-    if (invalidLines.length + invalidRows > 0) {
+    if (invalidLines.length + plan.invalidRows > 0) {
       const [first] = invalidLines
       this.drop(
         'invalid_line',
-        invalidLines.length + invalidRows,
+        invalidLines.length + plan.invalidRows,
         {
           file,
           invalidLines: invalidLines.length,
-          invalidRows,
+          invalidRows: plan.invalidRows,
           line: first?.line,
           lineProblem: first?.reason,
-          rowProblem: firstProblem,
+          rowProblem: plan.firstRowProblem,
         },
         'score_log spool segment has invalid lines or rows; they are lost and the valid rows are replayed',
       )
     }
-    return batches.filter((batch) => batch.rows.length > 0)
+    if (invalidMarkers.length + plan.changedMarkers > 0) {
+      this.warn(
+        'spool-marker',
+        {
+          file,
+          invalidMarkers: invalidMarkers.length,
+          changedMarkers: plan.changedMarkers,
+          line: invalidMarkers[0]?.line,
+        },
+        'score_log spool segment has markers that do not match its rows; those rows are inserted under new tokens and may be stored twice',
+      )
+    }
+  }
+
+  /**
+   * Takes a batch off the memory queue, writes its marker line and inserts
+   * it. Returns false when the insert failed, or when the marker could not be
+   * written, in which case the rows are left to a replay.
+   */
+  private async insertFromMemory(): Promise<boolean> {
+    const batch = this.takeBatch()
+    const { segment, rows } = batch
+    const texts = rows.map((row) => row.text)
+    const first = rows[0]?.ordinal ?? 0
+    const token = segment ? spoolToken(segment.file, first, texts) : randomUUID()
+    if (segment && !this.writeLine(segment, markerLine(token, first, rows.length))) {
+      // Without a marker a replay could group the rows otherwise, under other tokens.
+      segment.memoryRows -= rows.length
+      this.leaveQueueToReplay()
+      return false
+    }
+    this.transitRows += rows.length
+    let inserted: boolean
+    try {
+      inserted = await this.insert({ token, body: texts.join(''), rows: rows.length })
+    } finally {
+      this.transitRows -= rows.length
+      if (segment) segment.memoryRows -= rows.length
+    }
+    if (!inserted) {
+      if (!segment) this.dropWithoutSpool(rows.length)
+      this.leaveQueueToReplay()
+      return false
+    }
+    if (segment) {
+      segment.insertedRows += rows.length
+      // Without this line a replay sends the rows again, and the store skips them by their token.
+      this.writeLine(segment, insertedLine(token))
+    }
+    return true
+  }
+
+  /** Takes up to flushRows queued rows that are consecutive rows of one segment. */
+  private takeBatch(): MemoryBatch {
+    const head = this.queue[0] as QueuedRow
+    let count = 1
+    while (count < this.queue.length && count < this.options.flushRows) {
+      const row = this.queue[count] as QueuedRow
+      if (row.segment !== head.segment) break
+      if (head.segment && row.ordinal !== head.ordinal + count) break
+      count++
+    }
+    return { rows: this.queue.splice(0, count), segment: head.segment }
+  }
+
+  /** Appends a marker or insert-result line; returns false, with a warning, when it is not written. */
+  private writeLine(segment: SpoolSegment, line: string): boolean {
+    try {
+      if (this.spool.appendMeta(segment, line)) return true
+      this.warn(
+        'spool-marker-room',
+        { file: segment.file, spoolBytes: this.spool.bytes },
+        'score_log spool has no room for a marker line; the rows are inserted by a replay of the spool',
+      )
+    } catch (error) {
+      this.noteError(error)
+      this.warn(
+        'spool-marker-write',
+        { err: error, file: segment.file },
+        'score_log spool marker write failed',
+      )
+    }
+    return false
+  }
+
+  /**
+   * Empties the memory queue of rows that are in the spool, and switches
+   * every segment to disk mode, so a replay reads their rows from the files.
+   */
+  private leaveQueueToReplay(): void {
+    if (!this.spoolOn && this.queue.every((row) => row.segment === undefined)) return
+    const kept: QueuedRow[] = []
+    for (const row of this.queue) {
+      if (row.segment) row.segment.memoryRows--
+      else kept.push(row)
+    }
+    this.queue = kept
+    this.spool.moveAllToDisk()
+  }
+
+  /** Moves the queue out of memory once it passes maxMemoryRows while an insert runs. */
+  private shedQueue(): void {
+    if (this.spoolOn) {
+      this.leaveQueueToReplay()
+      return
+    }
+    const excess = this.queue.length - this.options.maxMemoryRows
+    this.queue.splice(0, excess)
+    this.dropWithoutSpool(excess)
+  }
+
+  /** Drops the queued rows that are in memory only, because no spool has them while inserts fail. */
+  private dropQueueWithoutSpool(): void {
+    const before = this.queue.length
+    this.queue = this.queue.filter((row) => row.segment !== undefined)
+    this.dropWithoutSpool(before - this.queue.length)
+  }
+
+  private dropWithoutSpool(rows: number): void {
+    if (rows === 0) return
+    if (this.options.spoolMaxBytes === 0) {
+      this.drop(
+        'spool_full',
+        rows,
+        { spoolMaxBytes: 0 },
+        'score_log rows could not be inserted and the spool is off (SEGMENTS_SCORE_LOG_SPOOL_MAX_BYTES is 0); they were dropped',
+      )
+    } else {
+      this.drop(
+        'spool_error',
+        rows,
+        { dir: this.options.spoolDir },
+        'score_log rows could not be inserted and the spool could not be read at start; they were dropped',
+      )
+    }
+  }
+
+  /** Deletes the segments in memory mode whose rows are all inserted, the one being written included. */
+  private async removeInsertedSegments(): Promise<void> {
+    for (const segment of [...this.spool.list()]) {
+      const done =
+        segment.mode === 'memory' &&
+        segment.memoryRows === 0 &&
+        segment.insertedRows >= segment.rows
+      if (!done) continue
+      try {
+        await this.spool.remove(segment)
+      } catch (error) {
+        this.noteError(error)
+        this.warn(
+          'spool-remove',
+          { err: error, file: segment.file },
+          'score_log spool segment could not be deleted',
+        )
+      }
+    }
   }
 
   /** Inserts one batch; on failure records the error and the retry time, and returns false. */
-  private async insertBatch(batch: SpoolBatch, spoolFile?: string): Promise<boolean> {
-    const fromMemory = spoolFile === undefined
-    if (fromMemory) this.transitRows += batch.rows.length
+  private async insert(batch: SpoolBatch, spoolFile?: string): Promise<boolean> {
     try {
-      await this.options.client.insert({
-        table: TABLE,
-        values: batch.rows,
-        format: 'JSONEachRow',
+      const result = await this.options.client.exec({
+        query: INSERT_QUERY,
+        values: Readable.from(batch.body, { objectMode: false }),
         // async_insert is turned off because an asynchronous insert ignores the token.
         // NOTE: whether chDB stops an aborted insert was not checked; one it finishes is
-        // spooled anyway and then skipped as a repeat by its token.
-        clickhouse_settings: { insert_deduplication_token: batch.id, async_insert: 0 },
+        // replayed anyway and then skipped as a repeat by its token.
+        clickhouse_settings: { insert_deduplication_token: batch.token, async_insert: 0 },
         abort_signal: AbortSignal.timeout(this.options.insertTimeoutMs),
       })
+      // The reply of an INSERT is empty, but its stream must be read to free the connection.
+      result.stream.resume()
+      await finished(result.stream)
     } catch (error) {
       this.insertFailures++
       this.consecutiveFailures++
@@ -555,71 +755,21 @@ export class ScoreLogWriter {
       this.insertFailing = true
       this.warn(
         'insert',
-        { err: error, rows: batch.rows.length, batch: batch.id, retryInMs: delay },
-        `score_log insert failed; rows go to the spool in ${this.options.spoolDir} until the store takes inserts again`,
+        { err: error, rows: batch.rows, token: batch.token, file: spoolFile, retryInMs: delay },
+        `score_log insert failed; rows wait in the spool in ${this.options.spoolDir} until the store takes inserts again`,
       )
       return false
-    } finally {
-      if (fromMemory) this.transitRows -= batch.rows.length
     }
     if (this.insertFailing) {
       this.options.log.info(
-        { failures: this.consecutiveFailures, spoolRows: this.spool.rows },
+        { failures: this.consecutiveFailures, spoolRows: this.spool.diskRows },
         'score_log inserts succeed again; replaying the spool',
       )
     }
     this.insertFailing = false
     this.consecutiveFailures = 0
-    this.insertedRows += batch.rows.length
+    this.insertedRows += batch.rows
     return true
-  }
-
-  private takeBatch(): SpoolBatch {
-    return { id: randomUUID(), rows: this.pending.take(this.options.flushRows) }
-  }
-
-  /** Appends a batch to the spool, counting what does not fit or cannot be written as dropped. */
-  private async spoolBatch(batch: SpoolBatch): Promise<void> {
-    this.transitRows += batch.rows.length
-    try {
-      const { written, rejected } = await this.spool.append(batch)
-      this.spooledRows += written
-      if (rejected > 0) {
-        this.spoolFull = true
-        this.drop(
-          'spool_full',
-          rejected,
-          { spoolBytes: this.spool.bytes, spoolMaxBytes: this.spool.maxBytes },
-          'score_log spool is full (SEGMENTS_SCORE_LOG_SPOOL_MAX_BYTES); rows were dropped',
-        )
-      }
-    } catch (error) {
-      this.noteError(error)
-      this.drop(
-        'spool_error',
-        batch.rows.length,
-        { err: error },
-        'score_log spool write failed; rows were dropped',
-      )
-    } finally {
-      this.transitRows -= batch.rows.length
-    }
-  }
-
-  /** Moves every queued row to the spool in batches of flushRows. */
-  private async spillPending(): Promise<void> {
-    while (this.pending.length > 0) await this.spoolBatch(this.takeBatch())
-  }
-
-  /** Moves the rows past maxMemoryRows to the spool while an insert holds up the queue. */
-  private async spillOverflow(): Promise<void> {
-    while (this.pending.length > this.options.maxMemoryRows) {
-      const count = Math.min(
-        this.options.flushRows,
-        this.pending.length - this.options.maxMemoryRows,
-      )
-      await this.spoolBatch({ id: randomUUID(), rows: this.pending.take(count) })
-    }
   }
 
   private drop(reason: DropReason, rows: number, details: object, message: string): void {
@@ -671,11 +821,6 @@ export function registerScoreLog(
     ...overrides,
   })
   service.scoreLog = writer
-  // A callback hook that calls done inside run() makes the handler and every
-  // continuation of it see the store.
-  app.addHook('preHandler', (request, _reply, done) => {
-    scoreLogRequestContext.run({ requestId: request.id }, done)
-  })
   // Started once the port is bound, so a second server that fails to listen on the same
   // configuration never replays, and deletes, the spool of the one already running.
   app.addHook('onListen', () => writer.start())

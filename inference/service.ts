@@ -29,6 +29,8 @@ export interface ScoreOptions {
    * cached features up to SEGMENTS_FEATURE_CACHE_SECONDS old may stand in.
    */
   asOfNow?: boolean
+  /** Id of the HTTP request, recorded with each score_log row; '' when absent. */
+  requestId?: string
 }
 
 /** Keys that are addresses are stored lower-cased, so they are looked up that way. */
@@ -312,6 +314,7 @@ export class ScoringService {
     })
     this.scoreLog?.record({
       model,
+      requestId: options.requestId ?? '',
       contacts: scorable.map((index, i) => {
         const { key, features } = contacts[index] as ContactInput
         return {
@@ -346,6 +349,7 @@ export class ScoringService {
     const [score] = await this.scoreModelRows(model, [found])
     this.scoreLog?.record({
       model,
+      requestId: options.requestId ?? '',
       contacts: [{ key: normalizeKey(key), asOfMs, features, score: score as ContactScore }],
     })
     return {

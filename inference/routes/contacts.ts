@@ -32,6 +32,7 @@ export const contactRoutes =
         const asOfMs = resolveAsOf(request.query.asOf, ['asOf'])
         const report = await service.scoreContact(request.params.key, asOfMs, {
           asOfNow: request.query.asOf === undefined,
+          requestId: request.id,
         })
         metrics.observeScores([report])
         return report

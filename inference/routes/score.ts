@@ -22,6 +22,7 @@ export const scoreRoutes =
         const model = service.requireModel()
         const results = await service.score(request.body.contacts, asOfMs, model, {
           asOfNow: request.body.asOf === undefined,
+          requestId: request.id,
         })
         metrics.observeScores(results)
         return { modelVersion: model.manifest.version, results }

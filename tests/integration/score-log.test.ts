@@ -50,7 +50,7 @@ interface LogLine {
 const PINO_WARN = 40
 
 /** Inserts fail while `failing` is 'before'; with 'after' they store the rows and then fail, as a lost reply does. */
-interface FaultInjectedClient extends Pick<ClickHouseClient, 'insert'> {
+interface FaultInjectedClient extends Pick<ClickHouseClient, 'exec'> {
   failing: 'no' | 'before' | 'after'
   calls: number
 }
@@ -59,13 +59,13 @@ function faultInjectedClient(real: ClickHouseClient): FaultInjectedClient {
   const client: FaultInjectedClient = {
     failing: 'no',
     calls: 0,
-    insert: (async (params: Parameters<ClickHouseClient['insert']>[0]) => {
+    exec: (async (params: Parameters<ClickHouseClient['exec']>[0]) => {
       client.calls++
       if (client.failing === 'before') throw new Error('fault-injected: store unavailable')
-      const result = await real.insert(params)
+      const result = await real.exec(params)
       if (client.failing === 'after') throw new Error('fault-injected: reply lost')
       return result
-    }) as ClickHouseClient['insert'],
+    }) as ClickHouseClient['exec'],
   }
   return client
 }
@@ -79,7 +79,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>): P
   }
 }
 
-/** Lines in the spool's segment files, read from disk, torn last lines included. */
+/** Row lines in the spool's segment files, read from disk, torn last lines included; marker lines are not rows. */
 async function spoolLineCount(dir: string): Promise<number> {
   let names: string[]
   try {
@@ -90,9 +90,14 @@ async function spoolLineCount(dir: string): Promise<number> {
   let lines = 0
   for (const name of names.filter((file) => file.endsWith('.jsonl'))) {
     const text = await readFile(join(dir, name), 'utf8')
-    lines += text.split('\n').filter((line) => line !== '').length
+    lines += rowLines(text).length
   }
   return lines
+}
+
+/** Lines of a segment's text that are rows, not markers of inserts. */
+function rowLines(text: string): string[] {
+  return text.split('\n').filter((line) => line !== '' && !line.startsWith('{"insert'))
 }
 
 function sampleValue(scrape: string, series: string): number | undefined {
@@ -421,9 +426,11 @@ describe('ScoreLogWriter', () => {
     const [segment] = await readdir(spoolDir)
     const file = join(spoolDir, segment as string)
     const text = await readFile(file, 'utf8')
-    expect(text.split('\n')).toHaveLength(6)
-    // A crash in the middle of the last write leaves part of its line.
-    await truncate(file, Buffer.byteLength(text) - 40)
+    const rows = rowLines(text)
+    expect(rows).toHaveLength(5)
+    // A crash in the middle of the write of the fifth row leaves part of its line and nothing after it.
+    const fifthStart = Buffer.byteLength(text.slice(0, text.indexOf(rows[4] as string)))
+    await truncate(file, fifthStart + Buffer.byteLength(rows[4] as string) - 40)
 
     const second = makeWriter({ spoolDir })
     await second.writer.start()
@@ -448,22 +455,19 @@ describe('ScoreLogWriter', () => {
     await first.writer.close()
     const [segment] = await readdir(spoolDir)
     const file = join(spoolDir, segment as string)
-    const [good, second, third] = (await readFile(file, 'utf8')).trimEnd().split('\n') as [
-      string,
-      string,
-      string,
-    ]
+    const [good, second, third] = rowLines(await readFile(file, 'utf8')) as [string, string, string]
     const badRow = JSON.parse(second)
-    badRow.row.churn_probability = 'high'
-    // Line 2 breaks the row schema, line 3 is not JSON, and line 4 is valid.
-    await writeFile(file, [good, JSON.stringify(badRow), '{"batch":', third, ''].join('\n'))
+    badRow.churn_probability = 'high'
+    // Line 2 breaks the row schema, line 3 is not JSON, and line 4 is valid. The marker of the
+    // failed insert is left out, so the rows are replayed as rows no insert had sent.
+    await writeFile(file, [good, JSON.stringify(badRow), '{"scored_at":', third, ''].join('\n'))
 
     const replay = makeWriter({ spoolDir })
     await replay.writer.start()
     await replay.writer.flush()
     expect(replay.writer.state().spoolRows).toBe(0)
     const rows = await loggedRows()
-    const goodKeys = [JSON.parse(good).row.contact_key, JSON.parse(third).row.contact_key]
+    const goodKeys = [JSON.parse(good).contact_key, JSON.parse(third).contact_key]
     expect(rows.map((row) => row.contact_key).sort()).toEqual(goodKeys.sort())
     expect(replay.writer.state().droppedRows.invalid_line).toBe(2)
     const warnings = replay.lines.filter(
@@ -500,16 +504,16 @@ describe('ScoreLogWriter', () => {
     await second.writer.close()
   })
 
-  it('spools the rows past maxMemoryRows while a fault-injected insert hangs', async () => {
+  it('leaves the queue to the spool past maxMemoryRows while a fault-injected insert hangs', async () => {
     let release: () => void = () => undefined
     const gate = new Promise<void>((resolve) => {
       release = resolve
     })
-    const slow: Pick<ClickHouseClient, 'insert'> = {
-      insert: (async (params: Parameters<ClickHouseClient['insert']>[0]) => {
+    const slow: Pick<ClickHouseClient, 'exec'> = {
+      exec: (async (params: Parameters<ClickHouseClient['exec']>[0]) => {
         await gate
-        return setup.store.client.insert(params)
-      }) as ClickHouseClient['insert'],
+        return setup.store.client.exec(params)
+      }) as ClickHouseClient['exec'],
     }
     const { writer } = makeWriter({ spoolDir, client: slow, flushRows: 5, maxMemoryRows: 5 })
     await writer.start()
@@ -517,8 +521,9 @@ describe('ScoreLogWriter', () => {
     await scoreInto(writer, 5)
     const more = await scoreInto(writer, 8)
     expect(more).toHaveLength(8)
-    await waitFor('the overflow to be spooled', () => writer.state().spoolRows === 3)
-    expect(writer.state().memoryRows).toBe(10)
+    // The eight queued rows are dropped from memory and wait in the spool; the five in the insert stay.
+    expect(writer.state().spoolRows).toBe(8)
+    expect(writer.state().memoryRows).toBe(5)
 
     release()
     await writer.flush()

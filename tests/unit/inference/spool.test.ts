@@ -1,8 +1,15 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/promises'
+import { appendFile, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { parseSegment, Spool } from '../../../inference/spool.ts'
+import {
+  insertedLine,
+  markerLine,
+  parseSegment,
+  planReplay,
+  Spool,
+  spoolToken,
+} from '../../../inference/spool.ts'
 
 let dir: string
 
@@ -14,192 +21,205 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-/** Bytes of the line the spool writes for one row. */
-const lineBytes = (batch: string, row: object) =>
-  Buffer.byteLength(`${JSON.stringify({ batch, row })}\n`)
+const row = (n: number) => `{"n":${n}}\n`
+const valid = () => undefined
 
 describe('Spool', () => {
   it('opens a missing folder without creating it', async () => {
     const spool = new Spool({ dir: join(dir, 'missing'), maxBytes: 1000 })
     await spool.open()
-    expect(spool.rows).toBe(0)
+    expect(spool.diskRows).toBe(0)
     expect(spool.bytes).toBe(0)
     expect(await readdir(dir)).toEqual([])
   })
 
-  it('reads batches back in append order', async () => {
+  it('writes rows before appendRows returns', async () => {
     const spool = new Spool({ dir, maxBytes: 1_000_000 })
-    await spool.open()
-    await spool.append({ id: 'a', rows: [{ n: 1 }, { n: 2 }] })
-    await spool.append({ id: 'b', rows: [{ n: 3 }] })
-
-    expect(spool.rows).toBe(3)
-    expect(spool.bytes).toBe(lineBytes('a', { n: 1 }) * 2 + lineBytes('b', { n: 3 }))
-    const segment = await spool.readOldest()
-    expect(segment?.batches).toEqual([
-      { id: 'a', rows: [{ n: 1 }, { n: 2 }] },
-      { id: 'b', rows: [{ n: 3 }] },
-    ])
-    expect(segment?.tornLine).toBeUndefined()
-    expect(segment?.invalidLines).toEqual([])
+    const result = spool.appendRows([row(1), row(2)], 'memory')
+    expect(result.written).toBe(2)
+    expect(result.first).toBe(0)
+    // Read back before any sync or close.
+    const text = await readFile(join(dir, 'score-log-000000000001.jsonl'), 'utf8')
+    expect(text).toBe(row(1) + row(2))
+    expect(spool.appendRows([row(3)], 'memory').first).toBe(2)
+    expect(spool.bytes).toBe(Buffer.byteLength(row(1)) * 3)
     await spool.close()
   })
 
-  it('skips a segment another process deleted', async () => {
-    const spool = new Spool({ dir, maxBytes: 1_000_000, segmentBytes: 1 })
-    await spool.open()
-    await spool.append({ id: 'a', rows: [{ n: 1 }] })
-    await spool.append({ id: 'b', rows: [{ n: 2 }] })
+  it('rejects rows past maxBytes', async () => {
+    const size = Buffer.byteLength(row(1))
+    const spool = new Spool({ dir, maxBytes: size * 3 - 1 })
+    expect(spool.appendRows([row(1), row(2), row(3)], 'disk')).toMatchObject({
+      written: 2,
+      rejected: 1,
+    })
+    expect(spool.appendRows([row(4)], 'disk')).toMatchObject({ written: 0, rejected: 1 })
+    expect(spool.bytes).toBe(size * 2)
+    expect(spool.diskRows).toBe(2)
     await spool.close()
-    await rm(join(dir, 'score-log-000000000001.jsonl'))
+  })
 
-    const segment = await spool.readOldest()
-    expect(segment?.file).toBe('score-log-000000000002.jsonl')
-    expect(segment?.batches).toEqual([{ id: 'b', rows: [{ n: 2 }] }])
-    expect(spool.segmentCount).toBe(1)
-    expect(spool.rows).toBe(1)
+  it('keeps a marker line under maxBytes', async () => {
+    const spool = new Spool({ dir, maxBytes: Buffer.byteLength(row(1)) + 10 })
+    const { segment } = spool.appendRows([row(1)], 'memory')
+    expect(spool.appendMeta(segment!, markerLine('t', 0, 1))).toBe(false)
+    expect(spool.bytes).toBe(Buffer.byteLength(row(1)))
+    await spool.close()
   })
 
   it('starts a new segment past segmentBytes', async () => {
     const spool = new Spool({ dir, maxBytes: 1_000_000, segmentBytes: 1 })
-    await spool.open()
-    await spool.append({ id: 'a', rows: [{ n: 1 }] })
-    await spool.append({ id: 'b', rows: [{ n: 2 }] })
+    spool.appendRows([row(1)], 'disk')
+    spool.appendRows([row(2)], 'disk')
     await spool.close()
-
     expect((await readdir(dir)).sort()).toEqual([
       'score-log-000000000001.jsonl',
       'score-log-000000000002.jsonl',
     ])
-    expect(spool.segmentCount).toBe(2)
-    const first = await spool.readOldest()
-    expect(first?.batches).toEqual([{ id: 'a', rows: [{ n: 1 }] }])
-    await spool.remove(first?.file as string)
-    const second = await spool.readOldest()
-    expect(second?.batches).toEqual([{ id: 'b', rows: [{ n: 2 }] }])
-    await spool.remove(second?.file as string)
-    expect(await spool.readOldest()).toBeUndefined()
-    expect(await readdir(dir)).toEqual([])
   })
 
-  it('rejects rows past maxBytes', async () => {
-    const row = { text: 'x'.repeat(50) }
-    const size = lineBytes('a', row)
-    const spool = new Spool({ dir, maxBytes: size * 2 + size - 1 })
-    await spool.open()
-
-    expect(await spool.append({ id: 'a', rows: [row, row, row] })).toEqual({
-      written: 2,
-      rejected: 1,
-    })
-    expect(await spool.append({ id: 'a', rows: [row] })).toEqual({ written: 0, rejected: 1 })
-    expect(spool.bytes).toBe(size * 2)
-    expect(spool.rows).toBe(2)
-    await spool.close()
-  })
-
-  it('takes nothing with maxBytes 0', async () => {
-    const spool = new Spool({ dir: join(dir, 'none'), maxBytes: 0 })
-    await spool.open()
-    expect(await spool.append({ id: 'a', rows: [{ n: 1 }] })).toEqual({ written: 0, rejected: 1 })
-    expect(await readdir(dir)).toEqual([])
-  })
-
-  it('counts the rows of segments left by another instance', async () => {
-    const first = new Spool({ dir, maxBytes: 1_000_000, segmentBytes: 1 })
-    await first.open()
-    await first.append({ id: 'a', rows: [{ n: 1 }, { n: 2 }] })
-    await first.append({ id: 'b', rows: [{ n: 3 }] })
+  it('counts row lines of segments left by another instance', async () => {
+    const first = new Spool({ dir, maxBytes: 1_000_000 })
+    const { segment } = first.appendRows([row(1), row(2)], 'memory')
+    first.appendMeta(segment!, markerLine('t', 0, 2))
+    first.appendMeta(segment!, insertedLine('t'))
     await first.close()
 
     const second = new Spool({ dir, maxBytes: 1_000_000 })
     await second.open()
-    expect(second.rows).toBe(3)
-    expect(second.segmentCount).toBe(2)
-    expect(second.bytes).toBe(first.bytes)
-    // New rows go to a segment of its own after the old ones.
-    await second.append({ id: 'c', rows: [{ n: 4 }] })
+    expect(second.diskRows).toBe(2)
+    expect(second.oldestOnDisk()?.file).toBe('score-log-000000000001.jsonl')
+    // New rows go to a segment of their own after the old ones.
+    second.appendRows([row(3)], 'memory')
     await second.close()
-    expect((await readdir(dir)).sort().at(-1)).toBe('score-log-000000000003.jsonl')
+    expect((await readdir(dir)).sort().at(-1)).toBe('score-log-000000000002.jsonl')
   })
 
-  it('sets aside a torn last line', async () => {
+  it('writes to a new segment, not after a torn line', async () => {
+    await appendFile(join(dir, 'score-log-000000000007.jsonl'), `${row(1)}{"n"`)
     const spool = new Spool({ dir, maxBytes: 1_000_000 })
     await spool.open()
-    await spool.append({ id: 'a', rows: [{ n: 1 }, { n: 2 }] })
+    spool.appendRows([row(2)], 'memory')
     await spool.close()
-    const file = join(dir, 'score-log-000000000001.jsonl')
-    const size = (await readFile(file)).length
-    await truncate(file, size - 5)
-
-    const reopened = new Spool({ dir, maxBytes: 1_000_000 })
-    await reopened.open()
-    expect(reopened.rows).toBe(1)
-    const segment = await reopened.readOldest()
-    expect(segment?.batches).toEqual([{ id: 'a', rows: [{ n: 1 }] }])
-    expect(segment?.tornLine).toEqual({ line: 2, reason: 'no line feed' })
+    expect((await readdir(dir)).sort()).toEqual([
+      'score-log-000000000007.jsonl',
+      'score-log-000000000008.jsonl',
+    ])
   })
 
-  it('keeps working after an unserializable row', async () => {
+  it('deletes a removed segment', async () => {
     const spool = new Spool({ dir, maxBytes: 1_000_000 })
-    await spool.open()
-    // A row that JSON.stringify rejects fails the append before anything is written.
-    const cyclic: Record<string, unknown> = {}
-    cyclic.self = cyclic
-    await expect(spool.append({ id: 'a', rows: [cyclic] })).rejects.toThrow(TypeError)
-    expect(spool.rows).toBe(0)
-    await spool.append({ id: 'b', rows: [{ n: 1 }] })
-    expect(spool.rows).toBe(1)
+    const { segment } = spool.appendRows([row(1)], 'memory')
+    await spool.remove(segment!)
+    expect(await readdir(dir)).toEqual([])
+    expect(spool.segmentCount).toBe(0)
     await spool.close()
   })
 })
 
 describe('parseSegment', () => {
-  it('lists invalid lines by number and reason', () => {
+  it('separates rows, markers and bad lines', () => {
     const text = [
-      '{"batch":"a","row":{"n":1}}',
+      '{"n":1}',
+      '{"insert":"t","first":0,"rows":1}',
       'not json',
-      '{"batch":"","row":{}}',
-      '{"batch":"a","row":[1]}',
-      '{"batch":"a","row":{"n":2}}',
+      '{"inserted":"t"}',
+      '{"insert":',
+      '{"n":2}',
       '',
     ].join('\n')
-    const segment = parseSegment('s.jsonl', text)
-    // Only invalid lines lie between lines 1 and 5, so their rows stay one batch.
-    expect(segment.batches).toEqual([{ id: 'a', rows: [{ n: 1 }, { n: 2 }] }])
-    expect(segment.invalidLines.map((line) => line.line)).toEqual([2, 3, 4])
-    expect(segment.invalidLines[0]?.reason).toMatch(/^invalid JSON/)
-    expect(segment.invalidLines[1]?.reason).toBe('"batch" must be a non-empty string')
-    expect(segment.invalidLines[2]?.reason).toBe('"row" must be an object')
-    expect(segment.tornLine).toBeUndefined()
+    const parsed = parseSegment('s.jsonl', text)
+    expect(parsed.rows.map((line) => line.line)).toEqual([1, 3, 6])
+    expect(parsed.rows[1]?.row).toBeUndefined()
+    expect(parsed.markers).toEqual([{ line: 2, token: 't', first: 0, rows: 1 }])
+    expect([...parsed.inserted]).toEqual(['t'])
+    expect(parsed.invalidLines.map((line) => line.line)).toEqual([3])
+    expect(parsed.invalidMarkers.map((line) => line.line)).toEqual([5])
+    expect(parsed.tornLine).toBeUndefined()
   })
 
-  it('returns nothing for an empty file', () => {
-    expect(parseSegment('s.jsonl', '')).toEqual({
-      file: 's.jsonl',
-      batches: [],
-      tornLine: undefined,
-      invalidLines: [],
+  it('reports a torn row but not a torn marker', () => {
+    expect(parseSegment('s.jsonl', '{"n":1}\n{"n"').tornLine).toEqual({
+      line: 2,
+      reason: 'no line feed',
     })
+    expect(parseSegment('s.jsonl', '{"n":1}\n{"insert":"t"').tornLine).toBeUndefined()
   })
 
-  it('treats an unterminated valid line as torn', () => {
-    const segment = parseSegment('s.jsonl', '{"batch":"a","row":{"n":1}}\n{"batch":"a","row":{}}')
-    expect(segment.batches).toEqual([{ id: 'a', rows: [{ n: 1 }] }])
-    expect(segment.tornLine).toEqual({ line: 2, reason: 'no line feed' })
+  it('reads lines of the earlier batch format', () => {
+    const parsed = parseSegment('s.jsonl', '{"batch":"a","row":{"n":1}}\n')
+    expect(parsed.rows).toEqual([{ line: 1, text: row(1), row: { n: 1 }, legacyBatch: 'a' }])
   })
 })
 
-describe('Spool appends after a torn line', () => {
-  it('writes to a new segment, not after the torn line', async () => {
-    await appendFile(join(dir, 'score-log-000000000007.jsonl'), '{"batch":"a","row":{"n":1}}\n{"ba')
-    const spool = new Spool({ dir, maxBytes: 1_000_000 })
-    await spool.open()
-    await spool.append({ id: 'b', rows: [{ n: 2 }] })
-    await spool.close()
-    expect((await readdir(dir)).sort()).toEqual([
-      'score-log-000000000007.jsonl',
-      'score-log-000000000008.jsonl',
+describe('planReplay', () => {
+  const file = 's.jsonl'
+
+  it('reuses a marker token and skips inserted rows', () => {
+    const inserted = spoolToken(file, 0, [row(0), row(1)])
+    const pending = spoolToken(file, 2, [row(2)])
+    const text = [
+      row(0),
+      row(1),
+      markerLine(inserted, 0, 2),
+      row(2),
+      markerLine(pending, 2, 1),
+      insertedLine(inserted),
+      row(3),
+      row(4),
+      row(5),
+    ].join('')
+    const plan = planReplay(parseSegment(file, text), 2, valid)
+    expect(plan.insertedRows).toBe(2)
+    expect(plan.batches).toEqual([
+      { token: pending, body: row(2), rows: 1 },
+      { token: spoolToken(file, 3, [row(3), row(4)]), body: row(3) + row(4), rows: 2 },
+      { token: spoolToken(file, 5, [row(5)]), body: row(5), rows: 1 },
+    ])
+  })
+
+  it('makes the same batches on every read', () => {
+    const text = [row(0), row(1), row(2)].join('')
+    const first = planReplay(parseSegment(file, text), 2, valid)
+    const second = planReplay(parseSegment(file, text), 2, valid)
+    expect(second.batches).toEqual(first.batches)
+  })
+
+  it('gives equal rows at other places other tokens', () => {
+    const plan = planReplay(parseSegment(file, row(1) + row(1)), 1, valid)
+    expect(plan.batches).toHaveLength(2)
+    expect(plan.batches[0]?.token).not.toBe(plan.batches[1]?.token)
+  })
+
+  it('sends rows of a changed marker under a new token', () => {
+    const token = spoolToken(file, 0, [row(0)])
+    const text = [row(9), markerLine(token, 0, 1)].join('')
+    const plan = planReplay(parseSegment(file, text), 10, valid)
+    expect(plan.changedMarkers).toBe(1)
+    expect(plan.batches).toEqual([{ token: spoolToken(file, 0, [row(9)]), body: row(9), rows: 1 }])
+  })
+
+  it('leaves out rows that fail the check', () => {
+    const plan = planReplay(parseSegment(file, row(1) + row(2)), 10, (fields) =>
+      fields.n === 1 ? 'n: too small' : undefined,
+    )
+    expect(plan.invalidRows).toBe(1)
+    expect(plan.firstRowProblem).toBe('n: too small')
+    expect(plan.batches).toEqual([{ token: spoolToken(file, 0, [row(2)]), body: row(2), rows: 1 }])
+  })
+
+  it('keeps the batch id of earlier-format lines as the token', () => {
+    const text = [
+      '{"batch":"a","row":{"n":1}}',
+      'not json',
+      '{"batch":"a","row":{"n":2}}',
+      '{"batch":"b","row":{"n":3}}',
+      '',
+    ].join('\n')
+    const plan = planReplay(parseSegment(file, text), 10, valid)
+    expect(plan.batches).toEqual([
+      { token: 'a', body: row(1) + row(2), rows: 2 },
+      { token: 'b', body: row(3), rows: 1 },
     ])
   })
 })
