@@ -1,7 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { Readable } from 'node:stream'
-import { finished } from 'node:stream/promises'
-import type { ClickHouseClient } from '@clickhouse/client'
+import type { Store } from '../src/store/client.ts'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { z } from 'zod'
 import { toClickHouseTime } from '../src/store/events.ts'
@@ -13,7 +11,8 @@ import {
   markerLine,
   planReplay,
   Spool,
-  spoolToken,
+  hashSpoolToken,
+  splitLines,
   type ParsedSegment,
   type ReplayPlan,
   type SpoolAppendResult,
@@ -178,8 +177,8 @@ export interface ScoreLogState {
 export type ScoreLogLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>
 
 export interface ScoreLogWriterOptions {
-  /** Store the batches are inserted into; only `exec` is used, with the rows' JSONEachRow text as the body. */
-  client: Pick<ClickHouseClient, 'exec'>
+  /** Inserts a batch's JSONEachRow text into score_log; the store's `insertFormatted`. */
+  insert: Store['insertFormatted']
   log: ScoreLogLogger
   /** Rows per insert, and the queue length that starts a flush before the interval ends. */
   flushRows: number
@@ -200,11 +199,12 @@ export interface ScoreLogWriterOptions {
   spoolSegmentBytes?: number
 }
 
-const INSERT_QUERY = 'INSERT INTO score_log FORMAT JSONEachRow'
+const TABLE = 'score_log'
 
 /** A recorded row held in memory: its line and, while the spool is on, its place in a segment. */
 interface QueuedRow {
-  text: string
+  /** The row's line as UTF-8, outside the JS heap. */
+  bytes: Buffer
   segment: SpoolSegment | undefined
   /** Ordinal of the row among the row lines of its segment. */
   ordinal: number
@@ -354,7 +354,7 @@ export class ScoreLogWriter {
       return
     }
     if (this.spoolOn) this.journal(lines)
-    else for (const text of lines) this.queue.push({ text, segment: undefined, ordinal: 0 })
+    else this.queueWithoutSpool(lines)
 
     if (this.queue.length >= this.options.flushRows) void this.drain(false)
     if (this.draining && this.queue.length > this.options.maxMemoryRows) this.shedQueue()
@@ -389,9 +389,19 @@ export class ScoreLogWriter {
     }
     if (segment?.mode !== 'memory') return
     for (let i = 0; i < written; i++) {
-      this.queue.push({ text: lines[i] as string, segment, ordinal: first + i })
+      this.queue.push({ bytes: result.lineBytes[i] as Buffer, segment, ordinal: first + i })
     }
     segment.memoryRows += written
+  }
+
+  /** Queues lines in memory only, as one buffer with a view per row, while the spool is off. */
+  private queueWithoutSpool(lines: string[]): void {
+    const data = Buffer.from(lines.join(''), 'utf8')
+    const views = splitLines(
+      data,
+      lines.map((line) => Buffer.byteLength(line)),
+    )
+    for (const bytes of views) this.queue.push({ bytes, segment: undefined, ordinal: 0 })
   }
 
   /** Inserts the spooled and queued rows now, without waiting for a retry delay. */
@@ -491,8 +501,18 @@ export class ScoreLogWriter {
       this.dropQueueWithoutSpool()
       return
     }
+    // A drain inserts the rows queued when it began. Rows that arrive during its inserts wait for
+    // the next interval unless a full batch of them is queued, so a busy server sends batches of
+    // flushRows rows. Without this, each insert took the few rows of the previous one's 30 ms,
+    // and the engine's inserts and merges took more CPU than the scoring.
+    let owed = this.queue.length
     while (this.queue.length > 0 && !this.closing) {
-      if (!(await this.insertFromMemory())) return
+      if (!force && owed <= 0 && this.queue.length < this.options.flushRows) break
+      const queued = this.queue.length
+      // insertFromMemory takes its batch off the queue before its first await.
+      const inserting = this.insertFromMemory()
+      owed -= queued - this.queue.length
+      if (!(await inserting)) return
     }
     await this.removeInsertedSegments()
   }
@@ -591,19 +611,19 @@ export class ScoreLogWriter {
   private async insertFromMemory(): Promise<boolean> {
     const batch = this.takeBatch()
     const { segment, rows } = batch
-    const texts = rows.map((row) => row.text)
+    const body = Buffer.concat(rows.map((row) => row.bytes))
     const first = rows[0]?.ordinal ?? 0
-    const token = segment ? spoolToken(segment.file, first, texts) : randomUUID()
-    if (segment && !this.writeLine(segment, markerLine(token, first, rows.length))) {
-      // Without a marker a replay could group the rows otherwise, under other tokens.
-      segment.memoryRows -= rows.length
-      this.leaveQueueToReplay()
-      return false
-    }
     this.transitRows += rows.length
+    let token: string
     let inserted: boolean
     try {
-      inserted = await this.insert({ token, body: texts.join(''), rows: rows.length })
+      token = segment ? await hashSpoolToken(segment.file, first, body) : randomUUID()
+      if (segment && !this.writeLine(segment, markerLine(token, first, rows.length))) {
+        // Without a marker a replay could group the rows otherwise, under other tokens.
+        this.leaveQueueToReplay()
+        return false
+      }
+      inserted = await this.insert({ token, body, rows: rows.length })
     } finally {
       this.transitRows -= rows.length
       if (segment) segment.memoryRows -= rows.length
@@ -730,18 +750,24 @@ export class ScoreLogWriter {
   /** Inserts one batch; on failure records the error and the retry time, and returns false. */
   private async insert(batch: SpoolBatch, spoolFile?: string): Promise<boolean> {
     try {
-      const result = await this.options.client.exec({
-        query: INSERT_QUERY,
-        values: Readable.from(batch.body, { objectMode: false }),
+      await this.options.insert({
+        table: TABLE,
+        format: 'JSONEachRow',
+        body: batch.body,
         // async_insert is turned off because an asynchronous insert ignores the token.
         // NOTE: whether chDB stops an aborted insert was not checked; one it finishes is
         // replayed anyway and then skipped as a repeat by its token.
-        clickhouse_settings: { insert_deduplication_token: batch.token, async_insert: 0 },
-        abort_signal: AbortSignal.timeout(this.options.insertTimeoutMs),
+        // One thread per insert, so that the embedded engine parsing a batch leaves the other
+        // CPUs to the requests.
+        settings: {
+          insert_deduplication_token: batch.token,
+          async_insert: 0,
+          input_format_parallel_parsing: 0,
+          max_threads: 1,
+          max_insert_threads: '1',
+        },
+        signal: AbortSignal.timeout(this.options.insertTimeoutMs),
       })
-      // The reply of an INSERT is empty, but its stream must be read to free the connection.
-      result.stream.resume()
-      await finished(result.stream)
     } catch (error) {
       this.insertFailures++
       this.consecutiveFailures++
@@ -806,7 +832,7 @@ export class ScoreLogWriter {
  * Creates the score_log writer of a server from the configuration, gives it
  * to the service, enters each request's id for it before the route handler,
  * starts it when the server is ready and closes it when the server closes.
- * `overrides` replaces options, such as the client in tests.
+ * `overrides` replaces options, such as the insert function in tests.
  */
 export function registerScoreLog(
   app: FastifyInstance,
@@ -815,7 +841,7 @@ export function registerScoreLog(
 ): ScoreLogWriter {
   const { scoreLog } = service.config
   const writer = new ScoreLogWriter({
-    client: service.store.client,
+    insert: (insert) => service.store.insertFormatted(insert),
     log: app.log,
     ...scoreLog,
     ...overrides,

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { createClient } from '@clickhouse/client'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -11,7 +11,7 @@ import { ApiMetrics } from '../../inference/metrics.ts'
 import { buildServer } from '../../inference/server.ts'
 import { ScoringService } from '../../inference/service.ts'
 import { loadConfig, type Config } from '../../src/config/index.ts'
-import { queryRows } from '../../src/store/client.ts'
+import { execInsert, queryRows, type Store } from '../../src/store/client.ts'
 import { toClickHouseTime } from '../../src/store/events.ts'
 import { countRows, makeTempDir } from '../helpers/integration.ts'
 import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
@@ -50,22 +50,22 @@ interface LogLine {
 const PINO_WARN = 40
 
 /** Inserts fail while `failing` is 'before'; with 'after' they store the rows and then fail, as a lost reply does. */
-interface FaultInjectedClient extends Pick<ClickHouseClient, 'exec'> {
+interface FaultInjectedClient {
   failing: 'no' | 'before' | 'after'
   calls: number
+  insert: Store['insertFormatted']
 }
 
-function faultInjectedClient(real: ClickHouseClient): FaultInjectedClient {
+function faultInjectedClient(real: Store): FaultInjectedClient {
   const client: FaultInjectedClient = {
     failing: 'no',
     calls: 0,
-    exec: (async (params: Parameters<ClickHouseClient['exec']>[0]) => {
+    insert: async (insert) => {
       client.calls++
       if (client.failing === 'before') throw new Error('fault-injected: store unavailable')
-      const result = await real.exec(params)
+      await real.insertFormatted(insert)
       if (client.failing === 'after') throw new Error('fault-injected: reply lost')
-      return result
-    }) as ClickHouseClient['exec'],
+    },
   }
   return client
 }
@@ -120,7 +120,7 @@ function makeWriter(options: Partial<ScoreLogWriterOptions> & { spoolDir: string
     { write: (line: string) => void lines.push(JSON.parse(line)) },
   )
   const writer = new ScoreLogWriter({
-    client: setup.store.client,
+    insert: (insert) => setup.store.insertFormatted(insert),
     log,
     flushRows: 100,
     flushMs: NO_TIMER_MS,
@@ -305,9 +305,9 @@ describe('ScoreLogWriter', () => {
   })
 
   it('spools rows while fault-injected inserts fail, then drains once', async () => {
-    const client = faultInjectedClient(setup.store.client)
+    const client = faultInjectedClient(setup.store)
     client.failing = 'before'
-    const { writer, lines } = makeWriter({ spoolDir, client, flushRows: 4 })
+    const { writer, lines } = makeWriter({ spoolDir, insert: client.insert, flushRows: 4 })
     const service = new ScoringService(config, setup.store, setup.bundle)
     service.scoreLog = writer
     const metrics = new ApiMetrics(service)
@@ -362,9 +362,9 @@ describe('ScoreLogWriter', () => {
   })
 
   it('stores a batch once after a fault-injected lost reply', async () => {
-    const client = faultInjectedClient(setup.store.client)
+    const client = faultInjectedClient(setup.store)
     client.failing = 'after'
-    const { writer } = makeWriter({ spoolDir, client, flushRows: 4 })
+    const { writer } = makeWriter({ spoolDir, insert: client.insert, flushRows: 4 })
     await writer.start()
     await scoreInto(writer, 6)
     await writer.flush()
@@ -385,10 +385,15 @@ describe('ScoreLogWriter', () => {
   })
 
   it('counts rows past the spool byte limit as dropped', async () => {
-    const client = faultInjectedClient(setup.store.client)
+    const client = faultInjectedClient(setup.store)
     client.failing = 'before'
     const spoolMaxBytes = 6000
-    const { writer, lines } = makeWriter({ spoolDir, client, flushRows: 2, spoolMaxBytes })
+    const { writer, lines } = makeWriter({
+      spoolDir,
+      insert: client.insert,
+      flushRows: 2,
+      spoolMaxBytes,
+    })
     const service = new ScoringService(config, setup.store, setup.bundle)
     service.scoreLog = writer
     const metrics = new ApiMetrics(service)
@@ -417,9 +422,9 @@ describe('ScoreLogWriter', () => {
   })
 
   it('replays a spool with a torn last line without that line', async () => {
-    const client = faultInjectedClient(setup.store.client)
+    const client = faultInjectedClient(setup.store)
     client.failing = 'before'
-    const first = makeWriter({ spoolDir, client })
+    const first = makeWriter({ spoolDir, insert: client.insert })
     await first.writer.start()
     await scoreInto(first.writer, 5)
     await first.writer.close()
@@ -448,9 +453,9 @@ describe('ScoreLogWriter', () => {
   })
 
   it('replays valid rows of a segment with invalid lines', async () => {
-    const client = faultInjectedClient(setup.store.client)
+    const client = faultInjectedClient(setup.store)
     client.failing = 'before'
-    const first = makeWriter({ spoolDir, client })
+    const first = makeWriter({ spoolDir, insert: client.insert })
     await scoreInto(first.writer, 3)
     await first.writer.close()
     const [segment] = await readdir(spoolDir)
@@ -486,7 +491,7 @@ describe('ScoreLogWriter', () => {
   it('replays on restart what a closed port made it spool', async () => {
     const port = await closedLoopbackPort()
     const unreachable = createClient({ url: `http://127.0.0.1:${port}`, request_timeout: 5000 })
-    const first = makeWriter({ spoolDir, client: unreachable })
+    const first = makeWriter({ spoolDir, insert: (insert) => execInsert(unreachable, insert) })
     await first.writer.start()
     await scoreInto(first.writer, 7)
     await first.writer.close()
@@ -504,18 +509,45 @@ describe('ScoreLogWriter', () => {
     await second.writer.close()
   })
 
+  it('waits for a full batch after an insert', async () => {
+    let release: () => void = () => undefined
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const batches: number[] = []
+    const gated: Store['insertFormatted'] = async (insert) => {
+      await gate
+      await setup.store.insertFormatted(insert)
+      batches.push(insert.body.toString().split('\n').length - 1)
+    }
+    const { writer } = makeWriter({ spoolDir, insert: gated, flushRows: 4 })
+    await writer.start()
+    // Four rows reach flushRows, so their insert starts and waits at the gate.
+    await scoreInto(writer, 4)
+    // Two rows arrive during that insert, fewer than a batch.
+    await scoreInto(writer, 2)
+    release()
+    await waitFor('the first insert', () => writer.state().insertedRows === 4)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+
+    expect(batches).toEqual([4])
+    expect(writer.state().memoryRows).toBe(2)
+    await writer.flush()
+    expect(batches).toEqual([4, 2])
+    expect(writer.state().insertedRows).toBe(6)
+    await writer.close()
+  })
+
   it('leaves the queue to the spool past maxMemoryRows while a fault-injected insert hangs', async () => {
     let release: () => void = () => undefined
     const gate = new Promise<void>((resolve) => {
       release = resolve
     })
-    const slow: Pick<ClickHouseClient, 'exec'> = {
-      exec: (async (params: Parameters<ClickHouseClient['exec']>[0]) => {
-        await gate
-        return setup.store.client.exec(params)
-      }) as ClickHouseClient['exec'],
+    const slow: Store['insertFormatted'] = async (insert) => {
+      await gate
+      await setup.store.insertFormatted(insert)
     }
-    const { writer } = makeWriter({ spoolDir, client: slow, flushRows: 5, maxMemoryRows: 5 })
+    const { writer } = makeWriter({ spoolDir, insert: slow, flushRows: 5, maxMemoryRows: 5 })
     await writer.start()
     // Five rows reach flushRows, so their insert starts and hangs.
     await scoreInto(writer, 5)

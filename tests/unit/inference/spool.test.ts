@@ -9,6 +9,7 @@ import {
   planReplay,
   Spool,
   spoolToken,
+  hashSpoolToken,
 } from '../../../inference/spool.ts'
 
 let dir: string
@@ -38,6 +39,7 @@ describe('Spool', () => {
     const result = spool.appendRows([row(1), row(2)], 'memory')
     expect(result.written).toBe(2)
     expect(result.first).toBe(0)
+    expect(result.lineBytes.map((bytes) => bytes.toString('utf8'))).toEqual([row(1), row(2)])
     // Read back before any sync or close.
     const text = await readFile(join(dir, 'score-log-000000000001.jsonl'), 'utf8')
     expect(text).toBe(row(1) + row(2))
@@ -183,6 +185,14 @@ describe('planReplay', () => {
     const first = planReplay(parseSegment(file, text), 2, valid)
     const second = planReplay(parseSegment(file, text), 2, valid)
     expect(second.batches).toEqual(first.batches)
+  })
+
+  it('hashes the same token off the main thread', async () => {
+    const lines = [row(3), row(4)]
+    const body = Buffer.from(lines.join(''), 'utf8')
+
+    expect(await hashSpoolToken(file, 3, body)).toBe(spoolToken(file, 3, lines))
+    expect(await hashSpoolToken(file, 4, body)).not.toBe(spoolToken(file, 3, lines))
   })
 
   it('gives equal rows at other places other tokens', () => {
