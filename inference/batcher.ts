@@ -1,10 +1,12 @@
 /**
  * Micro-batching of model calls: the rows of concurrent requests are joined
  * into one call of up to `maxRows` rows, made once the batch is full or
- * `maxWaitMs` after its first rows arrived. A request larger than `maxRows`
- * is split over several calls. Each request gets back exactly its own
- * results in order, and a call that fails rejects only the requests that
- * had rows in it.
+ * `maxWaitMs` after its first rows arrived. With a wait of 0 the call is made
+ * at the end of the event-loop turn, after the I/O callbacks of that turn, so
+ * requests read in the same turn share it and none waits for a timer. A
+ * request larger than `maxRows` is split over several calls. Each request
+ * gets back exactly its own results in order, and a call that fails rejects
+ * only the requests that had rows in it.
  */
 import { createMatrix } from '../src/ml/matrix.ts'
 import type { ScoringModel } from './model.ts'
@@ -20,7 +22,8 @@ interface Piece<Row, Result> {
 interface Batch<Row, Result> {
   pieces: Piece<Row, Result>[]
   rows: number
-  timer: NodeJS.Timeout | undefined
+  /** Cancels the pending call of a batch that is flushed early because it is full. */
+  cancelTimer: (() => void) | undefined
 }
 
 /** Sizes of one model call, as the metrics record them. */
@@ -33,7 +36,7 @@ export interface BatchEvent {
 export interface BatcherOptions<Group, Row, Result> {
   /** Maximum rows in one call, at least 1. */
   maxRows: number
-  /** Maximum wait in ms for more rows before a call. With 0, each request's rows are sent at once. */
+  /** Maximum wait in ms for more rows before a call. With 0, the call ends the event-loop turn. */
   maxWaitMs: number
   /** The model call: returns one result per row, in order. */
   run(group: Group, rows: Row[]): Result[] | Promise<Result[]>
@@ -67,12 +70,11 @@ export class Batcher<Group, Row, Result> {
     const parts: Promise<Result[]>[] = []
     let start = 0
     while (start < rows.length) {
-      // Without a wait, each request's rows go out at once in batches of their own.
-      const batch = maxWaitMs === 0 ? newBatch<Row, Result>() : this.openBatch(group)
+      const batch = this.openBatch(group)
       const take = Math.min(maxRows - batch.rows, rows.length - start)
       parts.push(addPiece(batch, rows.slice(start, start + take)))
       start += take
-      if (maxWaitMs === 0 || batch.rows >= maxRows) this.flush(group, batch)
+      if (batch.rows >= maxRows) this.flush(group, batch)
     }
     return (await Promise.all(parts)).flat()
   }
@@ -82,13 +84,20 @@ export class Batcher<Group, Row, Result> {
     const existing = this.pending.get(group)
     if (existing) return existing
     const batch = newBatch<Row, Result>()
-    batch.timer = setTimeout(() => this.flush(group, batch), this.options.maxWaitMs)
+    const { maxWaitMs } = this.options
+    if (maxWaitMs === 0) {
+      const immediate = setImmediate(() => this.flush(group, batch))
+      batch.cancelTimer = () => clearImmediate(immediate)
+    } else {
+      const timeout = setTimeout(() => this.flush(group, batch), maxWaitMs)
+      batch.cancelTimer = () => clearTimeout(timeout)
+    }
     this.pending.set(group, batch)
     return batch
   }
 
   private flush(group: Group, batch: Batch<Row, Result>): void {
-    clearTimeout(batch.timer)
+    batch.cancelTimer?.()
     if (this.pending.get(group) === batch) this.pending.delete(group)
     void this.call(group, batch.pieces)
   }
@@ -114,7 +123,7 @@ export class Batcher<Group, Row, Result> {
 }
 
 function newBatch<Row, Result>(): Batch<Row, Result> {
-  return { pieces: [], rows: 0, timer: undefined }
+  return { pieces: [], rows: 0, cancelTimer: undefined }
 }
 
 /** Adds rows to a batch and returns the promise of their results. */

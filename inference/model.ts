@@ -30,9 +30,17 @@ export interface ChurnPredictor {
   calibrate(scores: Float64Array): Float64Array
   /**
    * Splits the uncalibrated scores into a bias plus one additive contribution per feature and
-   * row; present for the forest (path contributions), absent for the MLP.
+   * row, and returns the scores of the same pass, equal to predictScores'. Present for the
+   * forest (path contributions), absent for the MLP.
    */
-  contributions?: (rows: Matrix) => { contributions: Matrix; bias: number }
+  contributions?: (rows: Matrix) => ScoreContributions
+}
+
+/** Uncalibrated scores of rows with their additive split into a bias and per-feature parts. */
+export interface ScoreContributions {
+  contributions: Matrix
+  bias: number
+  scores: Float64Array
 }
 
 /** A bundle turned into the objects scoring needs, built once per loaded bundle. */
@@ -150,7 +158,7 @@ function buildRawPredictor(bundle: LoadedBundle): {
   kind: ChurnModelKind
   nFeatures: number
   predict: (rows: Matrix) => Float64Array
-  contributions?: (rows: Matrix) => { contributions: Matrix; bias: number }
+  contributions?: (rows: Matrix) => ScoreContributions
 } {
   const { churn } = bundle.manifest
   if (churn.modelKind === 'histogram-forest') {
@@ -159,7 +167,10 @@ function buildRawPredictor(bundle: LoadedBundle): {
       kind: churn.modelKind,
       nFeatures: forest.nFeatures,
       predict: (rows) => forest.predictProba(rows),
-      contributions: (rows) => forest.pathContributions(rows),
+      contributions: (rows) => {
+        const { contributions, bias, probabilities } = forest.pathContributions(rows)
+        return { contributions, bias, scores: probabilities }
+      },
     }
   }
   if (churn.modelKind === 'tfjs-mlp') {

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { ApiError } from './errors.ts'
 import { ERROR_CODES, type ErrorCode } from './errors.ts'
 import { WEEKDAYS } from '../src/features/catalogue.ts'
+import { HOURS_PER_WEEK } from '../src/features/send-time.ts'
 
 const errorCodes = Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]
 
@@ -13,20 +14,42 @@ export const errorSchema = z.object({
   }),
 })
 
-/** Any JSON value, documented as a number: the service checks it and names the contact's field. */
-const numberCheckedLater = z.unknown().meta({ type: 'number' })
+const isPlainObject = (value: unknown) =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * A JSON object of feature values, documented as numbers. The service checks each name and value
+ * (a known feature, a finite number in range), so one bad value fails only its own contact.
+ * A custom check in place of z.record, because z.record parses and copies every entry: about
+ * 16 us per contact of 83 features against 1 us (zod 4, Node 20).
+ */
+const featureValues = z
+  .custom<Record<string, unknown>>(isPlainObject, {
+    message: 'Invalid input: expected an object of feature values by name',
+  })
+  .meta({ type: 'object', additionalProperties: { type: 'number' } })
+
+/** A JSON array of counts, documented as integers and checked per contact by the service. */
+const weekCounts = z
+  .custom<unknown[]>(Array.isArray, {
+    message: `Invalid input: expected an array of ${HOURS_PER_WEEK} counts`,
+  })
+  .meta({
+    type: 'array',
+    items: { type: 'integer', minimum: 0 },
+    minItems: HOURS_PER_WEEK,
+    maxItems: HOURS_PER_WEEK,
+  })
 
 export const contactInputSchema = z
   .object({
     key: z.string().min(1).max(320).optional(),
-    // The service checks each value (a finite number in range), so one bad value fails only its
-    // own contact. The schema still documents the values as numbers.
-    features: z.record(z.string(), numberCheckedLater).optional(),
+    features: featureValues.optional(),
     /**
      * Human opens per local hour of the week, Monday 00:00 first (168 counts),
      * read only with `features` and checked per contact.
      */
-    hourOfWeekOpens: z.array(numberCheckedLater).optional(),
+    hourOfWeekOpens: weekCounts.optional(),
   })
   .strict()
 

@@ -54,16 +54,17 @@ function reasonCandidates(model: ScoringModel): number[] | undefined {
  */
 function scoreChurn(model: ScoringModel, churnRows: Matrix) {
   const { churn, churnMedians, manifest } = model
-  const scores = churn.predictScores(churnRows)
-  const probabilities = churn.calibrate(scores)
   if (churn.contributions) {
-    const { contributions } = churn.contributions(churnRows)
+    // One pass over the trees gives both the scores and their contributions.
+    const { contributions, scores } = churn.contributions(churnRows)
     const reasons = contributionReasons(contributions, churnRows, scores, manifest.churn.features, {
       top: CHURN_REASON_COUNT,
       calibrate: (values) => churn.calibrate(values),
     })
-    return { probabilities, reasons }
+    return { probabilities: churn.calibrate(scores), reasons }
   }
+  const scores = churn.predictScores(churnRows)
+  const probabilities = churn.calibrate(scores)
   if (!churnMedians) {
     return { probabilities, reasons: Array.from({ length: churnRows.rows }, (): Reason[] => []) }
   }

@@ -448,18 +448,28 @@ const FEATURE_RANGES = new Map(
   FEATURES.map((feature) => [feature.name, UNIT_RANGES[feature.unit] ?? OTHER_RANGE]),
 )
 
-const rangeOf = (name: string): [number, number] => FEATURE_RANGES.get(name) ?? OTHER_RANGE
+/** Name set and value bounds of a bundle's feature list, in its order. */
+interface FeatureLayout {
+  known: Set<string>
+  min: Float64Array
+  max: Float64Array
+}
 
-/** Name sets of the bundles' feature lists, so each contact's names are checked in O(features). */
-const featureNameSets = new WeakMap<string[], Set<string>>()
+/** Layouts of the bundles' feature lists, so each contact's features are checked in O(features). */
+const featureLayouts = new WeakMap<string[], FeatureLayout>()
 
-function featureNameSet(names: string[]): Set<string> {
-  let set = featureNameSets.get(names)
-  if (!set) {
-    set = new Set(names)
-    featureNameSets.set(names, set)
+function featureLayout(names: string[]): FeatureLayout {
+  let layout = featureLayouts.get(names)
+  if (!layout) {
+    const ranges = names.map((name) => FEATURE_RANGES.get(name) ?? OTHER_RANGE)
+    layout = {
+      known: new Set(names),
+      min: Float64Array.from(ranges, ([min]) => min),
+      max: Float64Array.from(ranges, ([, max]) => max),
+    }
+    featureLayouts.set(names, layout)
   }
-  return set
+  return layout
 }
 
 /**
@@ -472,12 +482,13 @@ function copyFeatures(
   target: Float64Array,
   offset: number,
 ): { message: string; path: string[] } | undefined {
-  const known = featureNameSet(names)
-  const unknown = Object.keys(features).filter((name) => !known.has(name))
-  if (unknown.length > 0) {
-    return {
-      message: `Unknown feature ${JSON.stringify(unknown[0])}; the model takes: ${names.join(', ')}`,
-      path: [unknown[0] as string],
+  const { known, min, max } = featureLayout(names)
+  for (const name in features) {
+    if (!known.has(name)) {
+      return {
+        message: `Unknown feature ${JSON.stringify(name)}; the model takes: ${names.join(', ')}`,
+        path: [name],
+      }
     }
   }
   for (let j = 0; j < names.length; j++) {
@@ -490,10 +501,9 @@ function copyFeatures(
         path: [name],
       }
     }
-    const [min, max] = rangeOf(name)
-    if (value < min || value > max) {
+    if (value < (min[j] as number) || value > (max[j] as number)) {
       return {
-        message: `Feature "${name}" must be from ${min} to ${max}, received ${value}`,
+        message: `Feature "${name}" must be from ${min[j]} to ${max[j]}, received ${value}`,
         path: [name],
       }
     }

@@ -193,7 +193,7 @@ export const CONFIG_VARIABLES = {
     example: '20000',
   },
   SEGMENTS_BATCH_MAX_ROWS: { schema: integer(1, 1_000_000).default(4096), example: '4096' },
-  SEGMENTS_BATCH_MAX_WAIT_MS: { schema: integer(0, 1000).default(2), example: '2' },
+  SEGMENTS_BATCH_MAX_WAIT_MS: { schema: integer(0, 1000).default(0), example: '2' },
   SEGMENTS_SCORE_LOG_FLUSH_ROWS: { schema: integer(1, 100_000).default(1000), example: '1000' },
   SEGMENTS_SCORE_LOG_FLUSH_MS: { schema: integer(10, 3_600_000).default(1000), example: '1000' },
   SEGMENTS_SCORE_LOG_SPOOL_DIR: {

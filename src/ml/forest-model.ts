@@ -33,6 +33,16 @@ export interface ForestJson {
   trees: TreeJson[]
 }
 
+/** Path attribution of a forest's predictions, from ForestModel.pathContributions. */
+export interface PathContributions {
+  /** Rows x nFeatures contributions. */
+  contributions: Matrix
+  /** Mean root value over trees. */
+  bias: number
+  /** predictProba of each row. */
+  probabilities: Float64Array
+}
+
 export interface ForestModel {
   readonly nFeatures: number
   readonly nTrees: number
@@ -46,11 +56,12 @@ export interface ForestModel {
    * Decomposes each row's predictProba into a bias plus one contribution per feature. Along
    * the row's path in each tree, the change in node value at a split is credited to the split's
    * feature, and both are averaged over trees. This is the path attribution of Saabas, as the
-   * Python package treeinterpreter computes it. Returns the rows x nFeatures contributions and
-   * the bias, which is the mean root value. For every row, the bias plus its contributions
-   * equals its probability to rounding.
+   * Python package treeinterpreter computes it. Returns the rows x nFeatures contributions, the
+   * bias, which is the mean root value, and each row's predictProba value from the same pass,
+   * equal to predictProba's bit for bit. For every row, the bias plus its contributions equals
+   * its probability to rounding.
    */
-  pathContributions(x: Matrix): { contributions: Matrix; bias: number }
+  pathContributions(x: Matrix): PathContributions
   /** Returns a copy of the mean impurity decrease per feature, normalized to sum to 1. */
   featureImportance(): Float64Array
   toJSON(): ForestJson
@@ -75,8 +86,14 @@ function addLeafValues(tree: TreeArrays, x: Matrix, sums: Float64Array): void {
   }
 }
 
-// Adds one tree's path contributions of each row to `sums` (rows x cols).
-function addPathContributions(tree: TreeArrays, x: Matrix, sums: Float64Array): void {
+// Adds one tree's path contributions of each row to `sums` (rows x cols), and each row's leaf
+// value to `leafSums` as addLeafValues does.
+function addPathContributions(
+  tree: TreeArrays,
+  x: Matrix,
+  sums: Float64Array,
+  leafSums: Float64Array,
+): void {
   const { feature, threshold, left, right, value } = tree
   const { cols, data } = x
   for (let i = 0; i < x.rows; i++) {
@@ -90,6 +107,7 @@ function addPathContributions(tree: TreeArrays, x: Matrix, sums: Float64Array): 
       node = child
       split = feature[node] as number
     }
+    leafSums[i]! += value[node] as number
   }
 }
 
@@ -134,17 +152,23 @@ export class HistogramForest implements ForestModel {
     return probabilities
   }
 
-  pathContributions(x: Matrix): { contributions: Matrix; bias: number } {
+  pathContributions(x: Matrix): PathContributions {
     this.checkInput(x)
     const data = new Float64Array(x.rows * x.cols)
+    const probabilities = new Float64Array(x.rows)
     let bias = 0
     for (const tree of this.trees) {
-      addPathContributions(tree, x, data)
+      addPathContributions(tree, x, data, probabilities)
       bias += tree.value[0] as number
     }
     const nTrees = this.trees.length
     for (let k = 0; k < data.length; k++) data[k] = (data[k] as number) / nTrees
-    return { contributions: { rows: x.rows, cols: x.cols, data }, bias: bias / nTrees }
+    for (let i = 0; i < x.rows; i++) probabilities[i] = (probabilities[i] as number) / nTrees
+    return {
+      contributions: { rows: x.rows, cols: x.cols, data },
+      bias: bias / nTrees,
+      probabilities,
+    }
   }
 
   featureImportance(): Float64Array {

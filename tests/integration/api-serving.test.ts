@@ -13,6 +13,7 @@ import {
   PERSONA_PSEUDO_OPENS,
   readSendTimeProfiles,
 } from '../../inference/send-time.ts'
+import { scoreResponseSchema } from '../../inference/schemas.ts'
 import { ScoringService, type ScoreOutcome } from '../../inference/service.ts'
 import { loadConfig, type Config } from '../../src/config/index.ts'
 import { computeFeatures } from '../../src/features/compute.ts'
@@ -322,7 +323,7 @@ describe('best send time', () => {
     expect(byKey.bestSendTime).toBeDefined()
     expect(invalid.error).toEqual({
       code: 'INVALID_REQUEST',
-      message: 'hourOfWeekOpens[3] must be a number from 0 to 1e9, received -2',
+      message: 'hourOfWeekOpens[3] must be an integer from 0 to 1e9, received -2',
       path: ['contacts', 1, 'hourOfWeekOpens', 3],
     })
   })
@@ -517,5 +518,58 @@ describe('GET /v1/segments', () => {
     ])
     expect(result.properties.bestSendHour).toBeUndefined()
     expect(contact.properties.hourOfWeekOpens.type).toBe('array')
+    expect(contact.properties.hourOfWeekOpens.items.type).toBe('integer')
+    expect(contact.properties.features.type).toBe('object')
+    expect(contact.properties.features.additionalProperties.type).toBe('number')
+  })
+})
+
+describe('score replies', () => {
+  it('match the response schema', async () => {
+    const [features] = await featuresOf(keys.slice(0, 1))
+    const contacts = [
+      { key: keys[1] },
+      { features },
+      { key: 'nobody@example.com' },
+      { features: { ...features, sends_7d: 'three' } },
+      { features: 'not an object' },
+    ]
+
+    const reply = await score(batchedUrl, contacts)
+    const parsed = scoreResponseSchema.safeParse(reply.body)
+
+    expect(reply.status).toBe(400)
+    expect(reply.body.error.path).toEqual(['contacts', 4, 'features'])
+    const valid = await score(batchedUrl, contacts.slice(0, 4))
+    const checked = scoreResponseSchema.safeParse(valid.body)
+    expect(parsed.success).toBe(false)
+    expect(valid.status).toBe(200)
+    expect(checked.error).toBeUndefined()
+    // zod drops keys its schema lacks, so equal data means the reply has no extra fields.
+    expect(checked.data).toEqual(valid.body)
+    expect(valid.body.results.map((result: ScoreOutcome) => 'error' in result)).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ])
+  })
+
+  it('label features with a key', async () => {
+    const [features] = await featuresOf(keys.slice(2, 3))
+    const [other] = await featuresOf(keys.slice(3, 4))
+
+    const labelled = await score(batchedUrl, [{ key: keys[3], features }])
+    const plain = await score(batchedUrl, [{ features }])
+    const stored = await score(batchedUrl, [{ key: keys[3] }])
+
+    expect(other).not.toEqual(features)
+    expect(labelled.status).toBe(200)
+    expect(labelled.body.results[0].key).toBe(keys[3])
+    expect(labelled.body.results[0].churn).toEqual(plain.body.results[0].churn)
+    expect(labelled.body.results[0].persona).toEqual(plain.body.results[0].persona)
+    expect(labelled.body.results[0].persona.distance).not.toBe(
+      stored.body.results[0].persona.distance,
+    )
   })
 })

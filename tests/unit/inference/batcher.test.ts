@@ -114,13 +114,28 @@ describe('Batcher', () => {
     expect(outcomes[2]).toEqual({ status: 'fulfilled', value: [10, 12] })
   })
 
-  it('calls at once without a wait', async () => {
-    const { batcher, calls } = doubling(2, 0)
+  it('joins one turn without a wait', async () => {
+    const { batcher, calls } = doubling(3, 0)
 
-    const results = await Promise.all([batcher.submit('m', [1, 2, 3]), batcher.submit('m', [4])])
+    const results = await Promise.all([batcher.submit('m', [1, 2]), batcher.submit('m', [3, 4])])
 
-    expect(results).toEqual([[2, 4, 6], [8]])
-    expect(calls.map((call) => call.rows)).toEqual([[1, 2], [3], [4]])
+    expect(results).toEqual([
+      [2, 4],
+      [6, 8],
+    ])
+    expect(calls.map((call) => call.rows)).toEqual([[1, 2, 3], [4]])
+  })
+
+  it('calls each turn without a wait', async () => {
+    const { batcher, calls } = doubling(100, 0)
+
+    const first = batcher.submit('m', [1])
+    // setImmediate callbacks run in order, so this one runs after the batcher's own.
+    await new Promise((resolve) => setImmediate(resolve))
+    const second = batcher.submit('m', [2])
+
+    expect(await Promise.all([first, second])).toEqual([[2], [4]])
+    expect(calls.map((call) => call.rows)).toEqual([[1], [2]])
   })
 
   it('returns nothing for no rows', async () => {

@@ -17,7 +17,7 @@ describe('serving configuration', () => {
   it('applies the defaults', () => {
     const config = loadConfig({})
 
-    expect(config.batch).toEqual({ maxRows: 4096, maxWaitMs: 2 })
+    expect(config.batch).toEqual({ maxRows: 4096, maxWaitMs: 0 })
     expect(config.featureCache).toEqual({ seconds: 60, maxEntries: 20_000 })
     expect(Object.isFrozen(config.batch)).toBe(true)
     expect(Object.isFrozen(config.featureCache)).toBe(true)
@@ -26,12 +26,12 @@ describe('serving configuration', () => {
   it('parses given values', () => {
     const config = loadConfig({
       SEGMENTS_BATCH_MAX_ROWS: '64',
-      SEGMENTS_BATCH_MAX_WAIT_MS: '0',
+      SEGMENTS_BATCH_MAX_WAIT_MS: '5',
       SEGMENTS_FEATURE_CACHE_SECONDS: '0',
       SEGMENTS_FEATURE_CACHE_MAX_ENTRIES: '5',
     })
 
-    expect(config.batch).toEqual({ maxRows: 64, maxWaitMs: 0 })
+    expect(config.batch).toEqual({ maxRows: 64, maxWaitMs: 5 })
     expect(config.featureCache).toEqual({ seconds: 0, maxEntries: 5 })
   })
 

@@ -343,7 +343,9 @@ describe('forest path contributions', () => {
     const { train, test } = noisyProblem()
     const model = trainForest(train.x, train.y, { nTrees: 15, maxDepth: 6, seed: 3 })
     const probabilities = model.predictProba(test.x)
-    const { contributions, bias } = model.pathContributions(test.x)
+    const { contributions, bias, probabilities: fromPaths } = model.pathContributions(test.x)
+    // The same sums in the same order, so equal bit for bit, not only to rounding.
+    expect(Array.from(fromPaths)).toEqual(Array.from(probabilities))
     for (let i = 0; i < test.x.rows; i++) {
       let sum = bias
       for (let j = 0; j < test.x.cols; j++) sum += contributions.data[i * test.x.cols + j] as number
