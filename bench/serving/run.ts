@@ -6,8 +6,8 @@
  *
  * Builds a small simulated store and a bundle, and trains the peer's models on the same
  * matrices. Then it starts both servers as child processes and drives POST /v1/score with
- * autocannon: one and 100 contacts per request at saturation, then one contact per request at
- * half of each server's own saturation rate.
+ * autocannon: one and 100 contacts per request at saturation. One contact per request is also
+ * sent at half of each server's own saturation rate, paced (paced.ts) and with autocannon's rate.
  */
 import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import { adjustedRandIndex } from '../../src/ml/metrics.ts'
 import { fixed, printTable } from '../training/table.ts'
 import { runLoad, type LoadResult, type Target } from './load.ts'
+import { runPacedLoad } from './paced.ts'
 import { PEER_SCRIPT, startOurServer, startPeerServer, stopServer, type Server } from './servers.ts'
 import { buildStore, writePeerData, type BuiltStore } from './store.ts'
 
@@ -207,26 +208,71 @@ interface Measurement extends LoadResult {
   load: string
 }
 
+/**
+ * How a measurement sends its requests: autocannon as fast as responses come, autocannon's
+ * own rate limit (bursts at the start of each second), or paced requests at evenly spaced times.
+ */
+type Pacing =
+  | { kind: 'saturation' }
+  | { kind: 'autocannon-rate'; rate: number }
+  | { kind: 'paced'; rate: number }
+
+function sendLoad(
+  target: Target,
+  bodies: string[],
+  connections: number,
+  durationSeconds: number,
+  pacing: Pacing,
+): Promise<LoadResult> {
+  if (pacing.kind === 'paced') {
+    return runPacedLoad(target, { bodies, connections, durationSeconds, rate: pacing.rate })
+  }
+  const overallRate = pacing.kind === 'autocannon-rate' ? pacing.rate : undefined
+  return runLoad(target, { bodies, connections, durationSeconds, overallRate })
+}
+
+const pacingLabel = (pacing: Pacing) =>
+  pacing.kind === 'saturation'
+    ? 'saturation'
+    : `${pacing.rate}/s ${pacing.kind === 'paced' ? 'paced' : 'bursts'}`
+
+/**
+ * Waits until our server's score log has inserted every row the last measurement left queued
+ * or spooled, so that those inserts do not load the next measurement. A server whose /readyz
+ * reports no score log, such as the peer, returns at once.
+ */
+async function scoreLogDrained(target: Target, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const response = await fetch(`${target.baseUrl}/readyz`)
+    const body = (await response.json().catch(() => ({}))) as {
+      scoreLog?: { memoryRows: number; spoolRows: number }
+    }
+    if (!body.scoreLog) return
+    if (body.scoreLog.memoryRows + body.scoreLog.spoolRows === 0) return
+    if (Date.now() > deadline) {
+      throw new Error(`${target.name}: score log still has rows after ${timeoutMs} ms`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+}
+
 async function measure(
   target: Target,
   bodies: string[],
   batch: number,
   connections: number,
   duration: number,
-  overallRate?: number,
+  pacing: Pacing = { kind: 'saturation' },
 ): Promise<Measurement> {
-  await runLoad(target, { bodies, connections, durationSeconds: 3, overallRate })
-  const result = await runLoad(target, {
-    bodies,
-    connections,
-    durationSeconds: duration,
-    overallRate,
-  })
+  await sendLoad(target, bodies, connections, 3, pacing)
+  const result = await sendLoad(target, bodies, connections, duration, pacing)
   const load = loadavg()[0]!.toFixed(2)
   // Requests that autocannon gave up on may still be queued in the server. Scoring one more
   // contact and waiting for it lets that backlog drain before the next measurement.
   await score(target, bodies[0] as string)
-  const rate = overallRate === undefined ? 'saturation' : `${overallRate}/s`
+  await scoreLogDrained(target)
+  const rate = pacingLabel(pacing)
   console.log(
     `${target.name}, ${batch} per request, ${connections} connections, ${rate}: ` +
       `${fixed(result.requestsPerSecond, 0)} req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, ` +
@@ -240,14 +286,24 @@ interface Bodies {
   hundred: string[]
 }
 
-/** Measures one server: one contact per request at saturation and at half that rate, then 100. */
+/**
+ * Measures one server: one contact per request at saturation, then at half that rate paced
+ * and with autocannon's bursts, then 100 contacts per request at saturation.
+ */
 async function measureServer(options: Options, target: Target, bodies: Bodies) {
-  const { connections, duration } = options
+  const { connections, duration, rateConnections } = options
   const saturated = await measure(target, bodies.single, 1, connections, duration)
-  const half = Math.max(1, Math.round(saturated.requestsPerSecond / 2))
-  const halfRate = await measure(target, bodies.single, 1, options.rateConnections, duration, half)
+  const rate = Math.max(1, Math.round(saturated.requestsPerSecond / 2))
+  const paced = await measure(target, bodies.single, 1, rateConnections, duration, {
+    kind: 'paced',
+    rate,
+  })
+  const bursts = await measure(target, bodies.single, 1, rateConnections, duration, {
+    kind: 'autocannon-rate',
+    rate,
+  })
   const hundred = await measure(target, bodies.hundred, 100, connections, duration)
-  return [saturated, halfRate, hundred]
+  return [saturated, paced, bursts, hundred]
 }
 
 function printResults(measurements: Measurement[]): void {
@@ -289,10 +345,14 @@ function printResults(measurements: Measurement[]): void {
       console.log(`throughput ratio ours / ${peer} at ${batch} per request: ${fixed(ratio)}`)
     }
   }
-  const halfRate = measurements.find(
-    (m) => m.server === OURS && m.batch === 1 && m.rate !== 'saturation',
-  )
-  console.log(`our single-contact p99 at half our saturation rate: ${halfRate?.p99Ms} ms`)
+  for (const kind of ['paced', 'bursts']) {
+    const halfRate = measurements.find(
+      (m) => m.server === OURS && m.batch === 1 && m.rate.endsWith(kind),
+    )
+    console.log(
+      `our single-contact p99 at half our saturation rate, ${kind}: ${halfRate?.p99Ms} ms`,
+    )
+  }
 }
 
 const OURS = 'ours'
