@@ -87,6 +87,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       seconds: get('SEGMENTS_FEATURE_CACHE_SECONDS'),
       maxEntries: get('SEGMENTS_FEATURE_CACHE_MAX_ENTRIES'),
     },
+    backgroundNice: get('SEGMENTS_BACKGROUND_NICE'),
     batch: {
       maxRows: get('SEGMENTS_BATCH_MAX_ROWS'),
       maxWaitMs: get('SEGMENTS_BATCH_MAX_WAIT_MS'),

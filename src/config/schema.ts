@@ -194,6 +194,7 @@ export const CONFIG_VARIABLES = {
   },
   SEGMENTS_BATCH_MAX_ROWS: { schema: integer(1, 1_000_000).default(4096), example: '4096' },
   SEGMENTS_BATCH_MAX_WAIT_MS: { schema: integer(0, 1000).default(0), example: '2' },
+  SEGMENTS_BACKGROUND_NICE: { schema: integer(0, 19).default(19), example: '19' },
   SEGMENTS_SCORE_LOG_FLUSH_ROWS: { schema: integer(1, 100_000).default(1000), example: '1000' },
   SEGMENTS_SCORE_LOG_FLUSH_MS: { schema: integer(10, 3_600_000).default(1000), example: '1000' },
   SEGMENTS_SCORE_LOG_SPOOL_DIR: {
@@ -256,6 +257,8 @@ export interface Config {
   featureCache: { seconds: number; maxEntries: number }
   /** Maximum rows per model call, and the maximum wait in ms for other requests' rows (0: no wait). */
   batch: { maxRows: number; maxWaitMs: number }
+  /** Nice value `serve` gives every thread but the event loop's; 0 leaves priorities as they are. */
+  backgroundNice: number
   webhooks: {
     sendgridVerificationKey: string | undefined
     mailgunSigningKey: string | undefined

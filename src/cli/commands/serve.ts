@@ -1,5 +1,11 @@
 import type { Command } from 'commander'
 import type { FastifyInstance } from 'fastify'
+import {
+  disablePretenuring,
+  keepStoreThreadsLow,
+  listThreads,
+  threadsStartedBetween,
+} from '../../../inference/latency-tuning.ts'
 import { buildServer, type ServerOptions } from '../../../inference/server.ts'
 import { ScoringService } from '../../../inference/service.ts'
 import { openStore } from '../../store/client.ts'
@@ -36,6 +42,15 @@ export async function prepareServer(
   return app
 }
 
+/** Lists the process's threads, or none where /proc is missing (keepStoreThreadsLow then logs why). */
+function safeListThreads(): Map<number, string> {
+  try {
+    return listThreads()
+  } catch {
+    return new Map()
+  }
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -45,11 +60,19 @@ export function registerServe(program: Command): void {
     .option('--name <name>', 'bundle name', DEFAULT_BUNDLE)
     .action(async (opts) => {
       const config = getConfig()
+      disablePretenuring()
+      const threadsBeforeStore = safeListThreads()
       const store = await openStore(config.clickhouse)
+      const storeThreads =
+        store.engine === 'chdb'
+          ? threadsStartedBetween(threadsBeforeStore, safeListThreads())
+          : undefined
       const service = new ScoringService(config, store, opts.name)
       const app = await prepareServer(service)
+      let stopLowering = () => {}
       const close = async (signal: string) => {
         app.log.info({ signal }, 'stopping: finishing requests in flight')
+        stopLowering()
         await app.close()
         await store.close()
         app.log.info('stopped')
@@ -61,6 +84,12 @@ export function registerServe(program: Command): void {
         await store.close()
         throw error
       }
+      stopLowering = await keepStoreThreadsLow({
+        nice: config.backgroundNice,
+        storeThreads,
+        intervalMs: 5000,
+        log: app.log,
+      })
       process.once('SIGINT', close)
       process.once('SIGTERM', close)
     })
