@@ -1,4 +1,4 @@
-import { createHash, webcrypto } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import {
   createReadStream,
   closeSync,
@@ -64,11 +64,10 @@ export interface SpoolAppendResult {
   first: number
   written: number
   rejected: number
-  /**
-   * Bytes of each written line, as views of the one buffer that was written. They live outside
-   * the JS heap, so rows held until their insert cost the garbage collector nothing to copy.
-   */
-  lineBytes: Buffer[]
+  /** The written lines back to back, as written to the file. */
+  text: string
+  /** UTF-8 byte length of each written line. */
+  sizes: number[]
 }
 
 /** A row line of a segment, numbered by its place among the segment's row lines. */
@@ -265,15 +264,18 @@ export class Spool {
       count++
     }
     const rejected = lines.length - count
-    if (count === 0) return { segment: undefined, first: 0, written: 0, rejected, lineBytes: [] }
+    if (count === 0) {
+      return { segment: undefined, first: 0, written: 0, rejected, text: '', sizes: [] }
+    }
 
     const segment = this.activeSegment(mode)
     const text = count === lines.length ? lines.join('') : lines.slice(0, count).join('')
-    const data = Buffer.from(text, 'utf8')
-    this.write(segment, data, size)
+    // Written as a string: a Buffer per call would be memory outside the heap that V8 counts
+    // towards starting a mark-compact.
+    this.write(segment, text, size)
     const first = segment.rows
     segment.rows += count
-    return { segment, first, written: count, rejected, lineBytes: splitLines(data, sizes) }
+    return { segment, first, written: count, rejected, text, sizes }
   }
 
   /**
@@ -368,10 +370,9 @@ export class Spool {
     if (folder) await syncFolder(this.dir)
   }
 
-  private write(segment: SegmentFile, data: string | Buffer, size: number): void {
+  private write(segment: SegmentFile, text: string, size: number): void {
     try {
-      if (typeof data === 'string') writeSync(segment.fd as number, data)
-      else writeSync(segment.fd as number, data)
+      writeSync(segment.fd as number, text)
     } catch (error) {
       this.stopAppends(segment)
       // The file may hold part of the text, so its size is read back.
@@ -569,18 +570,6 @@ export interface ReplayPlan {
   changedMarkers: number
 }
 
-/** Views of `data` of the given sizes, in order. */
-export function splitLines(data: Buffer, sizes: readonly number[]): Buffer[] {
-  const views = new Array<Buffer>(sizes.length)
-  let offset = 0
-  for (let i = 0; i < sizes.length; i++) {
-    const end = offset + (sizes[i] as number)
-    views[i] = data.subarray(offset, end)
-    offset = end
-  }
-  return views
-}
-
 /**
  * Returns the insert token of rows of one segment: the sha256 of the file
  * name, the first row's ordinal and the lines. A repeat of the same rows from
@@ -595,17 +584,6 @@ export function spoolToken(
   const hash = createHash('sha256').update(`${file}\n${first}\n`)
   for (const line of lines) hash.update(line)
   return hash.digest('hex')
-}
-
-/**
- * Returns the same token as spoolToken for the rows' joined bytes, hashed with WebCrypto, which
- * runs on the libuv thread pool. A batch of 1,000 rows is about 2 MB, which takes the main
- * thread several milliseconds to hash.
- */
-export async function hashSpoolToken(file: string, first: number, body: Buffer): Promise<string> {
-  const data = Buffer.concat([Buffer.from(`${file}\n${first}\n`, 'utf8'), body])
-  const digest = await webcrypto.subtle.digest('SHA-256', data)
-  return Buffer.from(digest).toString('hex')
 }
 
 /** Line written before an insert of `rows` rows of a segment, from ordinal `first`. */
