@@ -203,31 +203,106 @@ export function contributionReasons(
   const top = options.top ?? 3
   const calibrate = options.calibrate ?? ((values: Float64Array) => values)
   const probabilities = calibrate(scores)
+  const { data } = contributions
 
-  // Every (row, feature) with a nonzero contribution, and its score without that contribution.
-  const cells: number[] = []
-  const without: number[] = []
-  for (let k = 0; k < contributions.data.length; k++) {
-    const contribution = contributions.data[k] as number
+  // Every (row, feature) with a nonzero contribution, and its score without that contribution,
+  // in typed arrays: this runs on every scored contact, and an object per cell fed the
+  // garbage collector.
+  let nonzero = 0
+  for (let k = 0; k < data.length; k++) if (data[k] !== 0) nonzero++
+  const cells = new Uint32Array(nonzero)
+  const without = new Float64Array(nonzero)
+  for (let k = 0, c = 0; k < data.length; k++) {
+    const contribution = data[k] as number
     if (contribution === 0) continue
-    cells.push(k)
-    without.push((scores[Math.floor(k / x.cols)] as number) - contribution)
+    cells[c] = k
+    without[c] = (scores[Math.floor(k / x.cols)] as number) - contribution
+    c++
   }
-  const withoutProbabilities = calibrate(Float64Array.from(without))
+  const withoutProbabilities = calibrate(without)
 
-  const perRow: ScoredReason[][] = Array.from({ length: x.rows }, () => [])
-  cells.forEach((k, c) => {
-    const i = Math.floor(k / x.cols)
-    const effect = (probabilities[i] as number) - (withoutProbabilities[c] as number)
-    if (effect === 0) return
-    perRow[i]!.push({
+  const reasons: Reason[][] = Array.from({ length: x.rows }, () => [])
+  const best = new TopCells(top)
+  // Cells are in row order, and within a row in feature order.
+  let c = 0
+  while (c < nonzero) {
+    const i = Math.floor((cells[c] as number) / x.cols)
+    best.clear()
+    for (; c < nonzero && Math.floor((cells[c] as number) / x.cols) === i; c++) {
+      const effect = (probabilities[i] as number) - (withoutProbabilities[c] as number)
+      if (effect !== 0)
+        best.offer(cells[c] as number, effect, Math.abs(data[cells[c] as number] as number))
+    }
+    reasons[i] = best.cells().map((k, rank) => ({
       feature: featureNames[k - i * x.cols] as string,
       value: x.data[k] as number,
-      effect,
-      scoreChange: Math.abs(contributions.data[k] as number),
-    })
-  })
-  return perRow.map((row) => topReasons(row, top))
+      effect: best.effect(rank),
+    }))
+  }
+  return reasons
+}
+
+/**
+ * The `size` best cells offered, by absolute effect, then score change, then the order
+ * offered, as `topReasons` orders them, kept in a fixed array.
+ */
+class TopCells {
+  private readonly cellIds: Uint32Array
+  private readonly effects: Float64Array
+  private readonly changes: Float64Array
+  private count = 0
+
+  constructor(private readonly size: number) {
+    this.cellIds = new Uint32Array(size)
+    this.effects = new Float64Array(size)
+    this.changes = new Float64Array(size)
+  }
+
+  clear(): void {
+    this.count = 0
+  }
+
+  offer(cell: number, effect: number, change: number): void {
+    // Position after every kept cell that ranks at least as high, so that earlier offers win ties.
+    let at = this.count
+    while (
+      at > 0 &&
+      ranksAbove(effect, change, this.effects[at - 1] as number, this.changes[at - 1] as number)
+    ) {
+      at--
+    }
+    if (at >= this.size) return
+    const last = Math.min(this.count, this.size - 1)
+    for (let m = last; m > at; m--) {
+      this.cellIds[m] = this.cellIds[m - 1] as number
+      this.effects[m] = this.effects[m - 1] as number
+      this.changes[m] = this.changes[m - 1] as number
+    }
+    this.cellIds[at] = cell
+    this.effects[at] = effect
+    this.changes[at] = change
+    this.count = Math.min(this.count + 1, this.size)
+  }
+
+  cells(): number[] {
+    return Array.from(this.cellIds.subarray(0, this.count))
+  }
+
+  effect(rank: number): number {
+    return this.effects[rank] as number
+  }
+}
+
+/** True when a cell with (effect, change) ranks strictly above one with (otherEffect, otherChange). */
+function ranksAbove(
+  effect: number,
+  change: number,
+  otherEffect: number,
+  otherChange: number,
+): boolean {
+  const size = Math.abs(effect)
+  const otherSize = Math.abs(otherEffect)
+  return size > otherSize || (size === otherSize && change > otherChange)
 }
 
 /** Computes each column's median (the mean of the middle two for an even row count). */

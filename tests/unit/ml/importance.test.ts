@@ -204,4 +204,47 @@ describe('contributionReasons', () => {
   it('rejects mismatched shapes', () => {
     expect(() => contributionReasons(fromRows([[1, 2]]), x, scores, names)).toThrow(RangeError)
   })
+
+  it('matches a sort of every cell, ties included', () => {
+    const rng = createRng(5)
+    const rows = 40
+    const cols = 12
+    const randomX = createMatrix(rows, cols)
+    const randomContributions = createMatrix(rows, cols)
+    for (let k = 0; k < rows * cols; k++) {
+      randomX.data[k] = rng.int(5)
+      // Few distinct values, so equal effects and equal score changes are common; some zeros.
+      randomContributions.data[k] = (rng.int(7) - 3) / 10
+    }
+    const randomScores = Float64Array.from({ length: rows }, () => rng.next())
+    const columns = Array.from({ length: cols }, (_, j) => `f${j}`)
+    // A coarse calibration, so that different contributions can have equal effects.
+    const coarse = (values: Float64Array) => values.map((value) => Math.round(value * 4) / 4)
+    for (const top of [1, 3, 5]) {
+      const reasons = contributionReasons(randomContributions, randomX, randomScores, columns, {
+        top,
+        calibrate: coarse,
+      })
+      for (let i = 0; i < rows; i++) {
+        const probability = coarse(Float64Array.of(randomScores[i] as number))[0] as number
+        const expected = columns
+          .map((feature, j) => {
+            const contribution = randomContributions.data[i * cols + j] as number
+            const without = coarse(Float64Array.of((randomScores[i] as number) - contribution))
+            return {
+              feature,
+              value: randomX.data[i * cols + j] as number,
+              effect: probability - (without[0] as number),
+              change: Math.abs(contribution),
+            }
+          })
+          .filter((cell) => cell.change !== 0 && cell.effect !== 0)
+          // Array.prototype.sort is stable, so equal cells stay in feature order.
+          .sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect) || b.change - a.change)
+          .slice(0, top)
+          .map(({ feature, value, effect }) => ({ feature, value, effect }))
+        expect(reasons[i]).toEqual(expected)
+      }
+    }
+  })
 })
