@@ -70,8 +70,10 @@ export function registerServe(program: Command): void {
       const service = new ScoringService(config, store, opts.name)
       const app = await prepareServer(service)
       let stopLowering = () => {}
+      let closing = false
       const close = async (signal: string) => {
         app.log.info({ signal }, 'stopping: finishing requests in flight')
+        closing = true
         stopLowering()
         await app.close()
         await store.close()
@@ -84,13 +86,17 @@ export function registerServe(program: Command): void {
         await store.close()
         throw error
       }
-      stopLowering = await keepStoreThreadsLow({
+      process.once('SIGINT', close)
+      process.once('SIGTERM', close)
+      // Finding the thread pool takes a few hundred milliseconds, while requests are served.
+      void keepStoreThreadsLow({
         nice: config.backgroundNice,
         storeThreads,
         intervalMs: 5000,
         log: app.log,
+      }).then((stop) => {
+        if (closing) stop()
+        else stopLowering = stop
       })
-      process.once('SIGINT', close)
-      process.once('SIGTERM', close)
     })
 }
