@@ -53,6 +53,51 @@ export const contactInputSchema = z
   })
   .strict()
 
+export type ContactInput = z.infer<typeof contactInputSchema>
+
+/** A contact that failed contactInputSchema: why, and where below the contact. */
+export interface ContactProblem {
+  message: string
+  path: (string | number)[]
+}
+
+const CONTACT_FIELDS = Object.keys(contactInputSchema.shape)
+  .map((name) => JSON.stringify(name))
+  .join(', ')
+
+/**
+ * Checks one entry of a score request's `contacts` against contactInputSchema.
+ * Returns the contact, or its first problem with the path of the offending
+ * field, such as `["segment"]` for a field the contact does not take.
+ */
+export function parseContactInput(value: unknown): ContactInput | ContactProblem {
+  const result = contactInputSchema.safeParse(value)
+  if (result.success) return result.data
+  const issue = result.error.issues[0] as z.core.$ZodIssue
+  if (issue.code === 'unrecognized_keys') {
+    const [field] = issue.keys
+    return {
+      message: `Unknown field ${JSON.stringify(field)}; a contact takes ${CONTACT_FIELDS}`,
+      path: [...issue.path.map(toPathPart), field as string],
+    }
+  }
+  const path = issue.path.map(toPathPart)
+  const where = path.length > 0 ? `${path.join('.')}: ` : ''
+  return { message: `${where}${issue.message}`, path }
+}
+
+const toPathPart = (part: PropertyKey) => (typeof part === 'number' ? part : String(part))
+
+/**
+ * One entry of a score request's `contacts`. Each entry is checked by the
+ * service with parseContactInput, so that a fault in one contact fails only
+ * that contact. The OpenAPI document describes it as contactInputSchema.
+ */
+const { $schema: _draft, ...contactJsonSchema } = z.toJSONSchema(contactInputSchema, {
+  unrepresentable: 'any',
+})
+const contactEntrySchema = z.unknown().meta(contactJsonSchema)
+
 /** Latest `asOf` accepted: features as of a later time would extrapolate recency and tenure. */
 const MAX_AS_OF_AHEAD_MS = 86_400_000
 
@@ -73,7 +118,7 @@ export function resolveAsOf(asOf: string | undefined, path: string[], nowMs = Da
 export const scoreRequestSchema = (maxContacts: number) =>
   z
     .object({
-      contacts: z.array(contactInputSchema).min(1).max(maxContacts),
+      contacts: z.array(contactEntrySchema).min(1).max(maxContacts),
       /** Point in time for features computed by key (ISO 8601); default now. */
       asOf: z.iso.datetime({ offset: true }).optional(),
     })

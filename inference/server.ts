@@ -25,10 +25,15 @@ function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
   if (error instanceof ApiError) return error
   if (hasZodFastifySchemaValidationErrors(error)) {
     const first = error.validation[0]
-    const path = (first?.instancePath ?? '')
+    const path: (string | number)[] = (first?.instancePath ?? '')
       .split('/')
       .filter(Boolean)
       .map((part) => (/^\d+$/.test(part) ? Number(part) : part))
+    // An unknown field's issue names its parent object, so the field is added to the path.
+    const unknownFields = (first?.params as { keys?: unknown } | undefined)?.keys
+    if (first?.keyword === 'unrecognized_keys' && Array.isArray(unknownFields)) {
+      path.push(String(unknownFields[0]))
+    }
     const where = path.length > 0 ? path.join('.') : 'request'
     return new ApiError('INVALID_REQUEST', `${where}: ${first?.message ?? 'invalid value'}`, path)
   }

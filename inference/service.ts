@@ -13,15 +13,11 @@ import { FeatureCache, type CachedContact } from './feature-cache.ts'
 import { buildScoringModel, type ScoringModel } from './model.ts'
 import type { ScoreLogWriter } from './score-log.ts'
 import type { ContactScore } from './scoring.ts'
+import { parseContactInput, type ContactInput } from './schemas.ts'
 import { parseHourOfWeekOpens } from './send-time.ts'
 
-/** One contact of a score request; feature values and open counts are checked per contact. */
-export interface ContactInput {
-  key?: string | undefined
-  features?: Record<string, unknown> | undefined
-  /** Human opens per local hour of the week (168 values), read only with `features`. */
-  hourOfWeekOpens?: unknown[] | undefined
-}
+/** One contact of a score request, as parseContactInput returns it; values are checked per contact. */
+export type { ContactInput }
 
 export interface ScoreOptions {
   /**
@@ -31,6 +27,12 @@ export interface ScoreOptions {
   asOfNow?: boolean
   /** Id of the HTTP request, recorded with each score_log row; '' when absent. */
   requestId?: string
+}
+
+/** Returns an entry's `key` when it is a string, so that a result can name an invalid contact. */
+function keyOf(entry: unknown): string | null {
+  const key = (entry as { key?: unknown } | null)?.key
+  return typeof key === 'string' ? key : null
 }
 
 /** Keys that are addresses are stored lower-cased, so they are looked up that way. */
@@ -214,20 +216,21 @@ export class ScoringService {
 
   /**
    * Scores contacts given by key (features computed from the store as of
-   * `asOfMs`) or with their features. A contact that cannot be scored gets an
-   * error of its own; the others are still scored. `model` defaults to the
-   * one in service at the call.
+   * `asOfMs`) or with their features. Each entry is checked against the
+   * contact schema here, so a contact that is invalid or cannot be scored
+   * gets an error of its own, and the others are still scored. `model`
+   * defaults to the one in service at the call.
    */
   async score(
-    contacts: ContactInput[],
+    entries: readonly unknown[],
     asOfMs: number,
     model: ScoringModel = this.requireModel(),
     options: ScoreOptions = {},
   ): Promise<ScoreOutcome[]> {
     const names = model.manifest.featureNames
-    const rows = createMatrix(contacts.length, names.length)
-    const weekOpens: (ArrayLike<number> | undefined)[] = contacts.map(() => undefined)
-    const outcomes: (ScoreOutcome | undefined)[] = contacts.map(() => undefined)
+    const rows = createMatrix(entries.length, names.length)
+    const weekOpens: (ArrayLike<number> | undefined)[] = entries.map(() => undefined)
+    const outcomes: (ScoreOutcome | undefined)[] = entries.map(() => undefined)
     const scorable: number[] = []
 
     const fail = (
@@ -236,10 +239,19 @@ export class ScoringService {
       message: string,
       path: (string | number)[],
     ) => {
-      outcomes[index] = { index, key: contacts[index]?.key ?? null, error: { code, message, path } }
+      outcomes[index] = { index, key: keyOf(entries[index]), error: { code, message, path } }
     }
 
+    // Entries that fail the contact schema are left out as undefined.
+    const contacts = entries.map((entry, index): ContactInput | undefined => {
+      const parsed = parseContactInput(entry)
+      if (!('message' in parsed)) return parsed
+      fail(index, 'INVALID_REQUEST', parsed.message, ['contacts', index, ...parsed.path])
+      return undefined
+    })
+
     contacts.forEach((contact, index) => {
+      if (contact === undefined) return
       if (contact.features) {
         const problem = copyFeatures(contact.features, names, rows.data, index * names.length)
         if (problem)
@@ -279,7 +291,7 @@ export class ScoringService {
 
     // Contacts that already failed, such as a key with hourOfWeekOpens, are not looked up.
     const byKey = contacts.flatMap((contact, index) =>
-      contact.features || !contact.key || outcomes[index] ? [] : [index],
+      !contact || contact.features || !contact.key || outcomes[index] ? [] : [index],
     )
     if (byKey.length > 0) {
       const keys = byKey.map((index) => contacts[index]?.key as string)

@@ -499,12 +499,61 @@ describe('score route', () => {
     expect(reply.body.error.path).toEqual([])
   })
 
-  it('rejects an unknown field', async () => {
-    const reply = await score([{ key: 'a@example.com', segment: 'x' }])
+  it('fails only a contact with an unknown field', async () => {
+    const key = trained.test.contactKeys[3] as string
+    const reply = await score([{ key: 'a@example.com', segment: 'x' }, { key }])
+    const [unknown, valid] = reply.body.results
+
+    expect(reply.status).toBe(200)
+    expect(unknown).toEqual({
+      index: 0,
+      key: 'a@example.com',
+      error: {
+        code: 'INVALID_REQUEST',
+        message: 'Unknown field "segment"; a contact takes "key", "features", "hourOfWeekOpens"',
+        path: ['contacts', 0, 'segment'],
+      },
+    })
+    expect(valid.persona).toBeDefined()
+    expect(valid.error).toBeUndefined()
+  })
+
+  it('fails only contacts that break the contact schema', async () => {
+    const key = trained.test.contactKeys[3] as string
+    const reply = await score([
+      'a@example.com',
+      null,
+      { key: 'k'.repeat(321) },
+      { key: 7 },
+      { key },
+    ])
+    const results = reply.body.results
+
+    expect(reply.status).toBe(200)
+    expect(results).toHaveLength(5)
+    expect(results[0].error.path).toEqual(['contacts', 0])
+    expect(results[0].error.message).toBe('Invalid input: expected object, received string')
+    expect(results[1].error.path).toEqual(['contacts', 1])
+    expect(results[2].key).toBe('k'.repeat(321))
+    expect(results[2].error.path).toEqual(['contacts', 2, 'key'])
+    expect(results[2].error.message).toMatch(
+      /^key: Too big: expected string to have <=320 characters/,
+    )
+    expect(results[3].key).toBeNull()
+    expect(results[3].error.path).toEqual(['contacts', 3, 'key'])
+    for (const result of results.slice(0, 4)) {
+      expect(result.error.code).toBe('INVALID_REQUEST')
+    }
+    expect(results[4].persona).toBeDefined()
+  })
+
+  it('names an unknown top-level field', async () => {
+    const body = JSON.stringify({ contacts: [{ key: 'a@example.com' }], segment: 'x' })
+    const reply = await post('/v1/score', body)
 
     expect(reply.status).toBe(400)
     expect(reply.body.error.code).toBe('INVALID_REQUEST')
-    expect(reply.body.error.path).toEqual(['contacts', 0])
+    expect(reply.body.error.path).toEqual(['segment'])
   })
 })
 
