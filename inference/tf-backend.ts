@@ -95,6 +95,15 @@ export function backendName(): string | null {
   return chosen?.name ?? null
 }
 
+/**
+ * Returns the package that provided the chosen backend, which tells
+ * `@tensorflow/tfjs-node-gpu` from `@tensorflow/tfjs-node`, or null before
+ * `loadTfBackend` has finished.
+ */
+export function backendPackage(): string | null {
+  return chosen?.packageName ?? null
+}
+
 /** Runs the candidate chain on a custom list, for tests of the fallback order. */
 export function pickBackendFrom(
   candidates: { packageName: string | null; backend: string }[],

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import type { ScoringService } from '../service.ts'
-import { backendName, loadTfBackend } from '../tf-backend.ts'
+import { backendName, backendPackage, loadTfBackend } from '../tf-backend.ts'
 
 /**
  * Probes need no key and are not rate-limited: behind a proxy every client
@@ -35,6 +35,7 @@ export const healthRoutes =
           lastReloadError: service.lastReloadError ?? null,
           store: { engine: service.store.engine, reachable: storeReachable },
           tfjsBackend: backendName(),
+          tfjsPackage: backendPackage(),
           scoreLog: scoreLogProbe(service),
         })
       },

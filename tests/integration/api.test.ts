@@ -192,7 +192,15 @@ describe('health routes', () => {
       store: { engine: 'chdb', reachable: true },
       scoreLog: expect.objectContaining({ spoolRows: 0, insertFailing: false, droppedRows: 0 }),
       tfjsBackend: expect.stringMatching(/^(tensorflow|wasm|cpu)$/),
+      tfjsPackage: expect.stringMatching(/^@tensorflow\/tfjs(-node-gpu|-node|-backend-wasm)?$/),
     })
+    const expectedBackend: Record<string, string> = {
+      '@tensorflow/tfjs-node-gpu': 'tensorflow',
+      '@tensorflow/tfjs-node': 'tensorflow',
+      '@tensorflow/tfjs-backend-wasm': 'wasm',
+      '@tensorflow/tfjs': 'cpu',
+    }
+    expect(reply.body.tfjsBackend).toBe(expectedBackend[reply.body.tfjsPackage])
   })
 })
 
@@ -598,6 +606,7 @@ describe('unloaded model', () => {
       store: { engine: 'chdb', reachable: true },
       scoreLog: expect.objectContaining({ spoolRows: 0, insertFailing: false, droppedRows: 0 }),
       tfjsBackend: expect.stringMatching(/^(tensorflow|wasm|cpu)$/),
+      tfjsPackage: expect.stringMatching(/^@tensorflow\//),
     })
   })
 
