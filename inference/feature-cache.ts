@@ -11,6 +11,8 @@ export interface CachedContact {
   features: Float64Array
   /** Human opens per hour of the week (168 values), or undefined without any. */
   weekOpens: Float64Array | undefined
+  /** Time the features were computed as of, in epoch ms; a cache hit keeps the first one. */
+  asOfMs: number
 }
 
 export interface FeatureCacheOptions {

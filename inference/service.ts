@@ -230,6 +230,8 @@ export class ScoringService {
     const names = model.manifest.featureNames
     const rows = createMatrix(entries.length, names.length)
     const weekOpens: (ArrayLike<number> | undefined)[] = entries.map(() => undefined)
+    // Time each contact scored by key was computed as of: asOfMs, or earlier for a cache hit.
+    const featureTimes: (number | null)[] = entries.map(() => null)
     const outcomes: (ScoreOutcome | undefined)[] = entries.map(() => undefined)
     const scorable: number[] = []
 
@@ -309,6 +311,7 @@ export class ScoringService {
         }
         rows.data.set(found.features, index * names.length)
         weekOpens[index] = found.weekOpens
+        featureTimes[index] = found.asOfMs
         scorable.push(index)
       }
     }
@@ -328,10 +331,10 @@ export class ScoringService {
       model,
       requestId: options.requestId ?? '',
       contacts: scorable.map((index, i) => {
-        const { key, features } = contacts[index] as ContactInput
+        const { key } = contacts[index] as ContactInput
         return {
           key: key === undefined ? null : normalizeKey(key),
-          asOfMs: features ? null : asOfMs,
+          asOfMs: featureTimes[index] ?? null,
           features: rows.data.subarray(index * names.length, (index + 1) * names.length),
           score: scores[i] as ContactScore,
         }
@@ -362,13 +365,15 @@ export class ScoringService {
     this.scoreLog?.record({
       model,
       requestId: options.requestId ?? '',
-      contacts: [{ key: normalizeKey(key), asOfMs, features, score: score as ContactScore }],
+      contacts: [
+        { key: normalizeKey(key), asOfMs: found.asOfMs, features, score: score as ContactScore },
+      ],
     })
     return {
       index: 0,
       key,
       ...(score as ContactScore),
-      asOf: new Date(asOfMs).toISOString(),
+      asOf: new Date(found.asOfMs).toISOString(),
       features: Object.fromEntries(names.map((name, j) => [name, features[j] as number])),
     }
   }
@@ -417,6 +422,7 @@ export class ScoringService {
       const contact: CachedContact = {
         features: matrix.data.slice(row * names.length, (row + 1) * names.length),
         weekOpens: counts ? toDenseWeek(counts) : undefined,
+        asOfMs,
       }
       found.set(key, contact)
       cache?.set(model, key, contact)

@@ -5,7 +5,7 @@ const MODEL = { version: 'a' }
 const OTHER_MODEL = { version: 'b' }
 
 function contact(value: number): CachedContact {
-  return { features: Float64Array.of(value), weekOpens: undefined }
+  return { features: Float64Array.of(value), weekOpens: undefined, asOfMs: 0 }
 }
 
 /** Creates a cache on a clock that the test moves by hand. */
