@@ -459,6 +459,9 @@ const UNIT_RANGES: Record<string, [number, number]> = {
   days: [0, 36_500],
   ratio: [-1, 1],
   flag: [0, 1],
+  // A local time of day in hours, from 0 up to 24.
+  hour: [0, 24],
+  minutes: [0, 1e9],
 }
 const OTHER_RANGE: [number, number] = [-1e9, 1e9]
 

@@ -90,6 +90,44 @@ describe('hourOfWeekOpens', () => {
   })
 })
 
+describe('feature ranges', () => {
+  it('rejects values outside their unit', async () => {
+    const cases: [string, number, string][] = [
+      ['mean_engagement_hour', -1, 'from 0 to 24'],
+      ['mean_engagement_hour', 25, 'from 0 to 24'],
+      ['median_open_delay_minutes', -5, 'from 0 to 1000000000'],
+      ['opens_30d', -1, 'from 0 to 1000000000'],
+      ['weekend_share', 1.5, 'from 0 to 1'],
+    ]
+    for (const [name, value, range] of cases) {
+      const features = { ...zeroFeatures(), [name]: value }
+      const reply = await post(
+        '/v1/score',
+        JSON.stringify({ contacts: [{ features }, { features: zeroFeatures() }] }),
+      )
+      const [outside, inside] = reply.body.results
+
+      expect(reply.status).toBe(200)
+      expect(outside.error).toEqual({
+        code: 'INVALID_REQUEST',
+        message: `Feature "${name}" must be ${range}, received ${value}`,
+        path: ['contacts', 0, 'features', name],
+      })
+      expect(inside.persona).toBeDefined()
+    }
+  })
+
+  it('accepts the bounds of an hour', async () => {
+    for (const hour of [0, 23.99, 24]) {
+      const features = { ...zeroFeatures(), mean_engagement_hour: hour }
+      const reply = await post('/v1/score', JSON.stringify({ contacts: [{ features }] }))
+
+      expect(reply.status).toBe(200)
+      expect(reply.body.results[0].error).toBeUndefined()
+    }
+  })
+})
+
 describe('prototype poisoning', () => {
   it('names "__proto__" in a score body', async () => {
     const reply = await post('/v1/score', '{"contacts":[{"__proto__":{}}]}')
