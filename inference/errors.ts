@@ -45,3 +45,47 @@ export class ApiError extends Error {
     return { error: { code: this.code, message: this.message, path: this.path } }
   }
 }
+
+/** Error codes of a store that could not be reached or did not respond in time. */
+const UNREACHABLE_CODES = new Set([
+  // Node's socket errors, which @clickhouse/client passes on.
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // chDB's errors for a closed or unopened session and a query past its deadline.
+  'CHDB_CLOSED',
+  'CHDB_CONNECTION',
+  'CHDB_TIMEOUT',
+])
+
+/**
+ * Returns true when `error`, or an error in its `cause` chain, means the
+ * store could not be reached or did not respond in time, as opposed to a
+ * query the store rejected. @clickhouse/client reports a request past its
+ * timeout as an Error whose message starts with "Timeout error".
+ */
+export function isStoreUnreachable(error: unknown): boolean {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true
+    if (current.message.startsWith('Timeout error')) return true
+    current = current.cause
+  }
+  return false
+}
+
+/** Builds the error of a request that needed the store while it was unreachable. */
+export function storeUnavailableError(error: unknown, path: (string | number)[] = []): ApiError {
+  const reason = error instanceof Error ? error.message : String(error)
+  return new ApiError(
+    'STORE_UNAVAILABLE',
+    `The ClickHouse store did not respond (${reason}); retry later. Contacts sent with their features are scored without it`,
+    path,
+  )
+}

@@ -7,7 +7,7 @@ import {
 import { PayloadParseError } from '../src/events/types.ts'
 import { registerAuth } from './auth.ts'
 import { createScoreBatcher } from './batcher.ts'
-import { ApiError } from './errors.ts'
+import { ApiError, isStoreUnreachable, storeUnavailableError } from './errors.ts'
 import { findForbiddenKeyInText, forbiddenKeyError } from './json-body.ts'
 import { ApiMetrics, metricsRoutes, registerRequestMetrics } from './metrics.ts'
 import { registerOpenApi } from './openapi.ts'
@@ -62,6 +62,7 @@ function toApiError(error: unknown, bodyLimitBytes: number): ApiError {
   if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
     return new ApiError('INVALID_REQUEST', (error as Error).message)
   }
+  if (isStoreUnreachable(error)) return storeUnavailableError(error)
   return new ApiError('INTERNAL', 'Internal error; the server log has the details')
 }
 

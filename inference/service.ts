@@ -8,7 +8,7 @@ import { BundleError, loadBundle, loadChampion, readChampion } from '../src/regi
 import type { Store } from '../src/store/client.ts'
 import { countWeekOpens, toDenseWeek } from '../src/features/send-time.ts'
 import { scoreRowList, type ScoreBatcher, type ScoreRow } from './batcher.ts'
-import { ApiError, type ErrorBody } from './errors.ts'
+import { ApiError, isStoreUnreachable, storeUnavailableError, type ErrorBody } from './errors.ts'
 import { FeatureCache, type CachedContact } from './feature-cache.ts'
 import { buildScoringModel, type ScoringModel } from './model.ts'
 import type { ScoreLogWriter } from './score-log.ts'
@@ -297,8 +297,20 @@ export class ScoringService {
     )
     if (byKey.length > 0) {
       const keys = byKey.map((index) => contacts[index]?.key as string)
-      const featuresOf = await this.featuresByKey(model, keys, asOfMs, options.asOfNow === true)
+      let featuresOf: Map<string, CachedContact>
+      try {
+        featuresOf = await this.featuresByKey(model, keys, asOfMs, options.asOfNow === true)
+      } catch (error) {
+        if (!isStoreUnreachable(error)) throw error
+        // Only the contacts given by key need the store, so the others are still scored.
+        for (const index of byKey) {
+          const { code, message, path } = storeUnavailableError(error, ['contacts', index, 'key'])
+          outcomes[index] = { index, key: keyOf(entries[index]), error: { code, message, path } }
+        }
+        featuresOf = new Map()
+      }
       for (const index of byKey) {
+        if (outcomes[index]) continue
         const key = contacts[index]?.key as string
         const found = featuresOf.get(normalizeKey(key))
         if (found === undefined) {

@@ -1,0 +1,132 @@
+/**
+ * The API with a ClickHouse server that does not respond: a real client aimed at a loopback
+ * port that nothing listens on. Contacts given with features are still scored, and what
+ * needs the store gets STORE_UNAVAILABLE.
+ */
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { createClient } from '@clickhouse/client'
+import type { FastifyInstance } from 'fastify'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildServer } from '../../inference/server.ts'
+import { ScoringService } from '../../inference/service.ts'
+import { loadConfig } from '../../src/config/index.ts'
+import { execInsert, type Store } from '../../src/store/client.ts'
+import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
+
+const SETUP_TIMEOUT_MS = 180_000
+
+let setup: TrainedStore
+let unreachable: Store
+let app: FastifyInstance
+let baseUrl: string
+
+/** Returns a loopback port that was just free, so that a connection to it is refused. */
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** Features of a contact with every value 0, which each feature's range allows. */
+function zeroFeatures(): Record<string, number> {
+  const names = setup.trained.manifest.featureNames
+  return Object.fromEntries(names.map((name) => [name, 0]))
+}
+
+beforeAll(async () => {
+  // The bundle comes from a trained embedded store; the server then gets a store it cannot reach.
+  setup = await setUpTrainedStore({ prefix: 'api-store-unavailable-test' })
+  const url = `http://127.0.0.1:${await closedPort()}`
+  const client = createClient({ url, request_timeout: 5000 })
+  unreachable = {
+    client,
+    engine: 'server',
+    location: url,
+    insertFormatted: (insert) => execInsert(client, insert),
+    close: () => client.close(),
+  }
+  const config = loadConfig({
+    ...setup.env,
+    CLICKHOUSE_URL: url,
+    SEGMENTS_SCORE_LOG_SPOOL_DIR: join(setup.root, 'spool'),
+  })
+  const service = new ScoringService(config, unreachable, setup.bundle)
+  await service.loadChampion()
+  app = buildServer(service)
+  baseUrl = await app.listen({ host: '127.0.0.1', port: 0 })
+}, SETUP_TIMEOUT_MS)
+
+afterAll(async () => {
+  await app?.close()
+  await unreachable?.close()
+  await setup?.close()
+})
+
+async function send(path: string, init: RequestInit = {}) {
+  const response = await fetch(`${baseUrl}${path}`, init)
+  return { status: response.status, body: (await response.json()) as any }
+}
+
+const postJson = (path: string, body: unknown) =>
+  send(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+
+describe('unreachable store', () => {
+  it('scores contacts with features, fails contacts by key', async () => {
+    const key = setup.trained.test.contactKeys[0] as string
+    const reply = await postJson('/v1/score', {
+      contacts: [{ key }, { features: zeroFeatures() }, { key: 'other@example.com' }],
+    })
+    const [byKey, withFeatures, otherKey] = reply.body.results
+
+    expect(reply.status).toBe(200)
+    expect(byKey.key).toBe(key)
+    expect(byKey.error.code).toBe('STORE_UNAVAILABLE')
+    expect(byKey.error.path).toEqual(['contacts', 0, 'key'])
+    expect(byKey.error.message).toMatch(/^The ClickHouse store did not respond \(.*ECONNREFUSED/)
+    expect(withFeatures.persona).toBeDefined()
+    expect(withFeatures.churn.probability).toBeGreaterThanOrEqual(0)
+    expect(otherKey.error.code).toBe('STORE_UNAVAILABLE')
+    expect(otherKey.error.path).toEqual(['contacts', 2, 'key'])
+  })
+
+  it('returns 503 for a contact by key', async () => {
+    const key = setup.trained.test.contactKeys[0] as string
+    const reply = await send(`/v1/contacts/${encodeURIComponent(key)}`)
+
+    expect(reply.status).toBe(503)
+    expect(reply.body.error.code).toBe('STORE_UNAVAILABLE')
+    expect(reply.body.error.path).toEqual([])
+  })
+
+  it('returns 503 for a webhook', async () => {
+    const event = {
+      event_id: 'unreachable-1',
+      contact: 'a@example.com',
+      type: 'open',
+      time: '2025-04-01T10:00:00Z',
+    }
+    const reply = await send('/v1/webhooks/jsonl', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: `${JSON.stringify(event)}\n`,
+    })
+
+    expect(reply.status).toBe(503)
+    expect(reply.body.error.code).toBe('STORE_UNAVAILABLE')
+  })
+
+  it('reports the store in /readyz', async () => {
+    const reply = await send('/readyz')
+
+    expect(reply.status).toBe(503)
+    expect(reply.body.ready).toBe(false)
+    expect(reply.body.store).toEqual({ engine: 'server', reachable: false })
+  })
+})
