@@ -182,7 +182,7 @@ function windowMetrics(labels: Uint8Array, probabilities: Float64Array): WindowM
 }
 
 /** Flags the features the catalogue marks as skewed (counts, day spans) for log1p in the MLP scaler. */
-function log1pFlags(): boolean[] {
+export function log1pFlags(): boolean[] {
   const skewed = new Map(FEATURES.map((feature) => [feature.name, feature.skewed]))
   return CHURN_FEATURES.map((name) => skewed.get(name) === true)
 }
