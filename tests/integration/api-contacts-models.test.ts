@@ -224,10 +224,11 @@ describe('GET /v1/models', () => {
   it('returns an empty list for an unknown name', async () => {
     const server = buildServer(new ScoringService(setup.config, setup.store, 'nothing-here'))
     try {
-      const reply = await server.inject({ method: 'GET', url: '/v1/models' })
+      const address = await server.listen({ host: '127.0.0.1', port: 0 })
+      const reply = await request(`${address}/v1/models`)
 
-      expect(reply.statusCode).toBe(200)
-      expect(reply.json()).toEqual({
+      expect(reply.status).toBe(200)
+      expect(reply.body).toEqual({
         name: 'nothing-here',
         champion: null,
         loaded: null,

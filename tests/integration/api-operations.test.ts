@@ -234,12 +234,15 @@ describe('metrics', () => {
     const service = new ScoringService(setup.config, setup.store, setup.bundle)
     const server = buildServer(service)
     try {
-      const before = (await server.inject({ method: 'GET', url: '/metrics' })).body
+      const address = await server.listen({ host: '127.0.0.1', port: 0 })
+      const before = await send(`${address}/metrics`)
       await service.loadChampion()
-      const after = (await server.inject({ method: 'GET', url: '/metrics' })).body
+      const after = await send(`${address}/metrics`)
 
-      expect(before).not.toMatch(/^segments_model_info\{/m)
-      expect(after).toMatch(/^segments_model_info\{version="[^"]+"\} 1$/m)
+      expect(before.status).toBe(200)
+      expect(after.status).toBe(200)
+      expect(before.text).not.toMatch(/^segments_model_info\{/m)
+      expect(after.text).toMatch(/^segments_model_info\{version="[^"]+"\} 1$/m)
     } finally {
       await server.close()
     }
