@@ -12,6 +12,7 @@ import {
   markerLine,
   planReplay,
   Spool,
+  SpoolLockedError,
   spoolToken,
   type ParsedSegment,
   type ReplayPlan,
@@ -240,8 +241,10 @@ export class ScoreLogWriter {
   /** Rows taken off the queue whose insert has not finished. */
   private transitRows = 0
   private opening: Promise<void> | undefined
-  /** False while the spool is off (spoolMaxBytes 0) or its folder could not be read at start. */
+  /** False while the spool is off (spoolMaxBytes 0), or once spoolError stopped its use. */
   private spoolOn: boolean
+  /** Error that stopped the use of the spool: it could not be opened, or another writer holds its lock. */
+  private spoolError: unknown
   private timer: NodeJS.Timeout | undefined
   private draining: Promise<void> | undefined
   /** Drain that a call made while another drain ran asked for; it runs when that one ends. */
@@ -275,13 +278,14 @@ export class ScoreLogWriter {
       dir: options.spoolDir,
       maxBytes: options.spoolMaxBytes,
       segmentBytes: this.options.spoolSegmentBytes,
+      log: options.log,
     })
     this.spoolOn = options.spoolMaxBytes > 0
   }
 
   /**
-   * Reads the spool a previous process left, starts the flush timer and
-   * begins replaying the spool. The timer is unref'd, so it does not keep the
+   * Takes the spool folder's lock, reads the spool a previous process left,
+   * starts the flush timer and begins replaying the spool. The timer is unref'd, so it does not keep the
    * process alive.
    */
   start(): Promise<void> {
@@ -307,16 +311,34 @@ export class ScoreLogWriter {
           )
         }
       },
-      (error: unknown) => {
-        this.spoolOn = false
-        this.noteError(error)
-        this.options.log.error(
-          { err: error, dir: this.options.spoolDir },
-          'score_log spool could not be read; new rows are held in memory only and dropped when their insert fails',
-        )
-      },
+      (error: unknown) => this.stopUsingSpool(error),
     )
     return this.opening
+  }
+
+  /**
+   * Stops writing rows to the spool and replaying it, for the rest of the
+   * process, once it could not be opened or locked. Rows are then held in
+   * memory only, and scoring goes on.
+   */
+  private stopUsingSpool(error: unknown): void {
+    if (this.spoolError !== undefined) return
+    this.spoolOn = false
+    this.spoolError = error
+    this.noteError(error)
+    const dir = this.options.spoolDir
+    if (error instanceof SpoolLockedError) {
+      const { pid, startedAt } = error.owner
+      this.options.log.error(
+        { err: error, dir, ownerPid: pid, ownerStartedAt: startedAt },
+        `score_log spool folder ${dir} is in use by process ${pid}; new rows are held in memory only and dropped when their insert fails. Set SEGMENTS_SCORE_LOG_SPOOL_DIR to a folder that no other server uses`,
+      )
+      return
+    }
+    this.options.log.error(
+      { err: error, dir },
+      'score_log spool could not be opened; new rows are held in memory only and dropped when their insert fails',
+    )
   }
 
   /**
@@ -358,6 +380,12 @@ export class ScoreLogWriter {
     try {
       result = this.spool.appendRows(lines, this.insertFailing ? 'disk' : 'memory')
     } catch (error) {
+      // A writer that was not started takes the lock with its first append.
+      if (error instanceof SpoolLockedError) {
+        this.stopUsingSpool(error)
+        this.queueWithoutSpool(lines)
+        return
+      }
       this.noteError(error)
       this.drop(
         'spool_error',
@@ -690,12 +718,19 @@ export class ScoreLogWriter {
         { spoolMaxBytes: 0 },
         'score_log rows could not be inserted and the spool is off (SEGMENTS_SCORE_LOG_SPOOL_MAX_BYTES is 0); they were dropped',
       )
+    } else if (this.spoolError instanceof SpoolLockedError) {
+      this.drop(
+        'spool_error',
+        rows,
+        { dir: this.options.spoolDir, ownerPid: this.spoolError.owner.pid },
+        'score_log rows could not be inserted and the spool folder is in use by another writer, as ownerPid shows; they were dropped',
+      )
     } else {
       this.drop(
         'spool_error',
         rows,
         { dir: this.options.spoolDir },
-        'score_log rows could not be inserted and the spool could not be read at start; they were dropped',
+        'score_log rows could not be inserted and the spool could not be opened at start; they were dropped',
       )
     }
   }

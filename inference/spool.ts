@@ -6,6 +6,11 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs'
 import { fdatasync } from 'node:fs'
@@ -48,12 +53,19 @@ interface SegmentFile extends SpoolSegment {
   unsynced: boolean
 }
 
+/** Logger of the spool's warnings, such as a pino or fastify logger. */
+export interface SpoolLogger {
+  warn(details: object, message: string): void
+}
+
 export interface SpoolOptions {
   dir: string
   /** Largest size of all segment files together; lines past it are not written. */
   maxBytes: number
   /** Size past which the next append starts a new segment file. */
   segmentBytes?: number
+  /** Receives the warnings about the folder's lock file, such as a stale lock taken over. */
+  log?: SpoolLogger
 }
 
 /** Result of one row append: where the written rows are, and how many did not fit under maxBytes. */
@@ -123,6 +135,129 @@ const MAX_NAME_TRIES = 1000
 
 const segmentName = (sequence: number) => `score-log-${String(sequence).padStart(12, '0')}.jsonl`
 
+/** Lock file of the folder. SEGMENT_NAME never matches it, so it is not listed as a segment. */
+export const LOCK_FILE = 'spool.lock'
+/** Tries at creating the lock file, each after a stale lock was moved away, before taking the lock fails. */
+const MAX_LOCK_TRIES = 3
+/** Maximum number of characters of an invalid lock file that a warning quotes. */
+const MAX_QUOTED_LOCK_CHARS = 200
+/** Start time of this process, written into its lock files for the people who read them. */
+const PROCESS_STARTED_AT = new Date(performance.timeOrigin).toISOString()
+
+/** Real paths of the lock files that spools of this process hold. */
+const heldLocks = new Set<string>()
+
+/** Process that holds a spool folder's lock, as its lock file names it. */
+export interface SpoolLockOwner {
+  pid: number
+  /** Start time of that process as an ISO 8601 string, or undefined when the file has none. */
+  startedAt: string | undefined
+}
+
+/** Error of a spool whose folder is locked by a running process, this process included. */
+export class SpoolLockedError extends Error {
+  readonly dir: string
+  readonly owner: SpoolLockOwner
+
+  constructor(dir: string, owner: SpoolLockOwner) {
+    const started = owner.startedAt === undefined ? '' : `, started ${owner.startedAt}`
+    super(`spool folder ${dir} is locked by process ${owner.pid}${started}`)
+    this.name = 'SpoolLockedError'
+    this.dir = dir
+    this.owner = owner
+  }
+}
+
+/** Lock file held by one spool. */
+interface HeldLock {
+  path: string
+  /** Real path of the lock file, the key in heldLocks. */
+  realPath: string
+  /** Content as written, to tell it from a lock that another process wrote in its place. */
+  text: string
+}
+
+/** Parses a lock file into its owner, or returns the reason it is invalid. */
+function parseLock(text: string): SpoolLockOwner | string {
+  let entry: unknown
+  try {
+    entry = JSON.parse(text)
+  } catch (error) {
+    return `invalid JSON: ${(error as Error).message}`
+  }
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    return 'expected a JSON object'
+  }
+  const { pid, startedAt } = entry as Record<string, unknown>
+  // Pid 0 and negative pids name process groups in kill(2), so they are never a lock's owner.
+  if (!Number.isSafeInteger(pid) || (pid as number) <= 0) {
+    return '"pid" must be a positive integer'
+  }
+  return { pid: pid as number, startedAt: typeof startedAt === 'string' ? startedAt : undefined }
+}
+
+/**
+ * Returns whether the process that a lock names is running. Callers check
+ * heldLocks first, so a lock with this process's own pid was left by an
+ * earlier process with the same pid, as the first process of a restarted
+ * container often has.
+ * NOTE: a pid that the system gave to another process after the owner died
+ * looks running, so such a lock is never taken over until it is deleted.
+ */
+function isLockOwnerRunning(pid: number): boolean {
+  if (pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM means that the process runs under another user.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
+/** Creates the lock file with its content and returns true, or returns false when it exists. */
+function createLockFile(path: string, text: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, 'wx')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw error
+  }
+  try {
+    writeSync(fd, text)
+  } catch (error) {
+    closeSync(fd)
+    unlinkSync(path)
+    throw error
+  }
+  closeSync(fd)
+  return true
+}
+
+/**
+ * Deletes a stale lock file if it still has the content that was judged
+ * stale, and returns whether it did. The file is renamed away before the
+ * check, so a lock that another process created after the read is renamed
+ * back, not deleted.
+ */
+function removeStaleLock(path: string, staleText: string): boolean {
+  const moved = `${path}.${process.pid}.stale`
+  try {
+    renameSync(path, moved)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw error
+  }
+  if (readFileSync(moved, 'utf8') === staleText) {
+    unlinkSync(moved)
+    return true
+  }
+  // NOTE: a third process that locks the folder between these two renames loses its lock.
+  renameSync(moved, path)
+  return false
+}
+
 /** Counts the complete lines of a file that are rows, without reading it into memory at once. */
 async function countRowLines(path: string): Promise<number> {
   let rows = 0
@@ -165,8 +300,14 @@ function startsWithMeta(head: readonly number[]): boolean {
  * new segment. A process appends only to segments it created, so the torn
  * line a crash leaves is always the last line of its segment.
  *
- * NOTE: two processes must not share one folder, because nothing locks it and
- * both would replay and delete the same segments.
+ * A spool holds the folder's lock file, `spool.lock` with its pid and start
+ * time, from before it reads or writes a segment until `close`, so two
+ * processes do not replay and delete the same segments. A spool that finds the
+ * lock held by a running process, or by another spool of this process, throws
+ * SpoolLockedError. A lock whose process is gone, as after a SIGKILL, or whose
+ * content is invalid, is stale: the spool replaces it and logs a warning. The
+ * pid check covers only this machine's processes, so a folder shared between
+ * machines or containers with their own pid namespaces is not protected.
  */
 export class Spool {
   readonly dir: string
@@ -180,11 +321,15 @@ export class Spool {
   private folderUnsynced = false
   private opened = false
   private syncing: Promise<void> | undefined
+  private readonly log: SpoolLogger | undefined
+  /** The folder's lock file while this spool holds it. */
+  private heldLock: HeldLock | undefined
 
   constructor(options: SpoolOptions) {
     this.dir = options.dir
     this.maxBytes = options.maxBytes
     this.segmentBytes = options.segmentBytes ?? DEFAULT_SEGMENT_BYTES
+    this.log = options.log
   }
 
   /** Size of every segment file together, in bytes. */
@@ -205,17 +350,18 @@ export class Spool {
   }
 
   /**
-   * Lists the segments a previous process left, with their sizes and row
-   * counts, in disk mode. The folder is created by the first append, so
-   * opening a spool that never held rows writes nothing.
+   * Takes the folder's lock and lists the segments a previous process left,
+   * with their sizes and row counts, in disk mode. The folder is created by
+   * the first append, which takes the lock when open found no folder, so
+   * opening a spool that never held rows writes nothing. Throws
+   * SpoolLockedError when a running process holds the lock.
    */
   async open(): Promise<void> {
     if (this.opened) return
     let names: string[] = []
-    try {
+    if (statSync(this.dir, { throwIfNoEntry: false }) !== undefined) {
+      this.lock()
       names = await readdir(this.dir)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
     }
     const own = new Set(this.segments.map((segment) => segment.file))
     const found: SegmentFile[] = []
@@ -249,7 +395,9 @@ export class Spool {
    * while they fit under maxBytes and the rest are rejected. A full active
    * segment is replaced by a new one in `mode`. A failed write takes the
    * segment out of appends, so the next append starts a new file after
-   * whatever partial line it left, and throws.
+   * whatever partial line it left, and throws. The first append takes the
+   * folder's lock unless `open` took it, and throws SpoolLockedError, writing
+   * nothing, when a running process holds it.
    */
   appendRows(lines: readonly string[], mode: SpoolSegment['mode']): SpoolAppendResult {
     let size = 0
@@ -352,11 +500,99 @@ export class Spool {
     return this.syncing
   }
 
-  /** Syncs and closes every segment file; the rows stay on disk for the next process. */
+  /**
+   * Syncs and closes every segment file, and deletes the lock file even when
+   * that fails. The rows stay on disk for the next process. A later `open` or
+   * append takes the lock again.
+   */
   async close(): Promise<void> {
-    await this.sync()
     this.active = undefined
-    for (const segment of this.segments) await this.closeFile(segment)
+    try {
+      await this.sync()
+      for (const segment of this.segments) await this.closeFile(segment)
+    } finally {
+      this.opened = false
+      this.folderReady = false
+      this.unlock()
+    }
+  }
+
+  /**
+   * Creates the folder's lock file unless this spool holds it. A stale lock,
+   * whose process is not running or whose content is invalid, is replaced
+   * with a warning. Throws SpoolLockedError when a running process or
+   * another spool of this process holds it.
+   */
+  private lock(): void {
+    if (this.heldLock !== undefined) return
+    const path = join(this.dir, LOCK_FILE)
+    const realPath = join(realpathSync(this.dir), LOCK_FILE)
+    if (heldLocks.has(realPath)) {
+      throw new SpoolLockedError(this.dir, { pid: process.pid, startedAt: PROCESS_STARTED_AT })
+    }
+    const text = `${JSON.stringify({ pid: process.pid, startedAt: PROCESS_STARTED_AT })}\n`
+    for (let tries = 0; tries < MAX_LOCK_TRIES; tries++) {
+      if (createLockFile(path, text)) {
+        heldLocks.add(realPath)
+        this.heldLock = { path, realPath, text }
+        return
+      }
+      let found: string
+      try {
+        found = readFileSync(path, 'utf8')
+      } catch (error) {
+        // Deleted since the create failed, so the next try can create it.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue
+        throw error
+      }
+      const owner = parseLock(found)
+      if (typeof owner !== 'string' && isLockOwnerRunning(owner.pid)) {
+        throw new SpoolLockedError(this.dir, owner)
+      }
+      if (removeStaleLock(path, found)) this.warnStaleLock(path, owner, found)
+    }
+    throw new Error(
+      `spool lock file ${path} could not be created in ${MAX_LOCK_TRIES} tries, because other processes replaced it each time`,
+    )
+  }
+
+  private warnStaleLock(path: string, owner: SpoolLockOwner | string, text: string): void {
+    if (typeof owner === 'string') {
+      this.log?.warn(
+        { file: path, reason: owner, content: text.slice(0, MAX_QUOTED_LOCK_CHARS) },
+        `spool lock file ${path} has invalid content (${owner}); took it over as a stale lock`,
+      )
+      return
+    }
+    this.log?.warn(
+      { file: path, pid: owner.pid, startedAt: owner.startedAt },
+      `took over the stale spool lock of process ${owner.pid} in ${path}, because that process is no longer running`,
+    )
+  }
+
+  /** Deletes the lock file, unless another process replaced it while this spool held it. */
+  private unlock(): void {
+    const { heldLock } = this
+    if (heldLock === undefined) return
+    this.heldLock = undefined
+    heldLocks.delete(heldLock.realPath)
+    const { path } = heldLock
+    let found: string
+    try {
+      found = readFileSync(path, 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+      this.log?.warn({ file: path }, `spool lock file ${path} was deleted while this spool held it`)
+      return
+    }
+    if (found !== heldLock.text) {
+      this.log?.warn(
+        { file: path, content: found.slice(0, MAX_QUOTED_LOCK_CHARS) },
+        `spool lock file ${path} was replaced by another process while this spool held it; left it in place`,
+      )
+      return
+    }
+    unlinkSync(path)
   }
 
   private async syncFiles(): Promise<void> {
@@ -395,6 +631,7 @@ export class Spool {
     this.active = undefined
     if (!this.folderReady) {
       mkdirSync(this.dir, { recursive: true })
+      this.lock()
       for (const name of readdirSync(this.dir)) {
         const match = SEGMENT_NAME.exec(name)
         if (match) this.nextSequence = Math.max(this.nextSequence, Number(match[1]) + 1)

@@ -162,6 +162,8 @@ async function spoolCounts(dir: string): Promise<{ rows: number; confirmedRows: 
   let rows = 0
   let confirmedRows = 0
   for (const name of await readdir(dir)) {
+    // The killed server's spool.lock is left beside the segments.
+    if (!name.endsWith('.jsonl')) continue
     const lines = (await readFile(join(dir, name), 'utf8')).split('\n').filter(Boolean)
     const markers = new Map<string, number>()
     for (const line of lines) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readdir, readFile, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createClient } from '@clickhouse/client'
@@ -48,6 +48,7 @@ interface LogLine {
 }
 
 const PINO_WARN = 40
+const PINO_ERROR = 50
 
 /** Inserts fail while `failing` is 'before'; with 'after' they store the rows and then fail, as a lost reply does. */
 interface FaultInjectedClient {
@@ -93,6 +94,11 @@ async function spoolLineCount(dir: string): Promise<number> {
     lines += rowLines(text).length
   }
   return lines
+}
+
+/** Names of the spool's segment files, which leaves out its lock file. */
+async function segmentFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.endsWith('.jsonl'))
 }
 
 /** Lines of a segment's text that are rows, not markers of inserts. */
@@ -440,7 +446,10 @@ describe('ScoreLogWriter', () => {
     const second = makeWriter({ spoolDir })
     await second.writer.start()
     await waitFor('the spool to drain', () => second.writer.state().spoolRows === 0)
-    await waitFor('the segment to be deleted', async () => (await readdir(spoolDir)).length === 0)
+    await waitFor(
+      'the segment to be deleted',
+      async () => (await segmentFiles(spoolDir)).length === 0,
+    )
     expect(await countRows(setup.store.client, 'score_log')).toBe(4)
     expect(second.writer.state().droppedRows.torn_line).toBe(1)
     const torn = second.lines.filter(
@@ -507,6 +516,60 @@ describe('ScoreLogWriter', () => {
     const rows = await loggedRows()
     expect(rows.map((row) => row.contact_key).sort()).toEqual(keys.slice(0, 7).sort())
     await second.writer.close()
+  })
+
+  it('holds rows in memory while another writer locks the spool', async () => {
+    // start() locks a folder that exists; a missing one is locked by the first append.
+    await mkdir(spoolDir)
+    const owner = makeWriter({ spoolDir })
+    await owner.writer.start()
+    const lockFile = join(spoolDir, 'spool.lock')
+    expect(JSON.parse(await readFile(lockFile, 'utf8')).pid).toBe(process.pid)
+
+    const client = faultInjectedClient(setup.store)
+    client.failing = 'before'
+    const second = makeWriter({ spoolDir, insert: client.insert })
+    await second.writer.start()
+    const errors = second.lines.filter((line) => line.level === PINO_ERROR)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]?.msg).toContain(`in use by process ${process.pid}`)
+    expect(errors[0]?.msg).toContain('Set SEGMENTS_SCORE_LOG_SPOOL_DIR')
+    expect(errors[0]?.ownerPid).toBe(process.pid)
+    expect(second.writer.state().lastError?.message).toContain(`locked by process ${process.pid}`)
+
+    // Scoring goes on, and its rows are held in memory only.
+    const outcomes = await scoreInto(second.writer, 6)
+    expect(outcomes.every((outcome) => !('error' in outcome))).toBe(true)
+    expect(second.writer.state().memoryRows).toBe(6)
+    expect(second.writer.state().spooledRows).toBe(0)
+    expect(await readdir(spoolDir)).toEqual(['spool.lock'])
+
+    // A failed insert drops them, because no spool has them.
+    await second.writer.flush()
+    expect(client.calls).toBe(1)
+    expect(second.writer.state().memoryRows).toBe(0)
+    expect(second.writer.state().spoolRows).toBe(0)
+    expect(second.writer.state().insertFailing).toBe(true)
+    expect(second.writer.state().droppedRows.spool_error).toBe(6)
+    const drops = second.lines.filter(
+      (line) => line.level === PINO_WARN && /in use by another writer/.test(line.msg),
+    )
+    expect(drops).toHaveLength(1)
+    expect(drops[0]?.rows).toBe(6)
+    expect(drops[0]?.ownerPid).toBe(process.pid)
+
+    client.failing = 'no'
+    await scoreInto(second.writer, 2)
+    await second.writer.flush()
+    expect(second.writer.state().insertedRows).toBe(2)
+    expect(second.writer.state().droppedRows.spool_error).toBe(6)
+    expect(await countRows(setup.store.client, 'score_log')).toBe(2)
+
+    // The second writer's close leaves the owner's lock, and the owner's close deletes it.
+    await second.writer.close()
+    expect(await readdir(spoolDir)).toEqual(['spool.lock'])
+    await owner.writer.close()
+    expect(await readdir(spoolDir)).toEqual([])
   })
 
   it('waits for a full batch after an insert', async () => {

@@ -113,9 +113,11 @@ describe('Spool', () => {
     const spool = new Spool({ dir, maxBytes: 1_000_000 })
     const { segment } = spool.appendRows([row(1)], 'memory')
     await spool.remove(segment!)
-    expect(await readdir(dir)).toEqual([])
+    // The lock file stays until close.
+    expect(await readdir(dir)).toEqual(['spool.lock'])
     expect(spool.segmentCount).toBe(0)
     await spool.close()
+    expect(await readdir(dir)).toEqual([])
   })
 })
 
