@@ -34,6 +34,8 @@ export interface ChurnPredictor {
    * forest (path contributions), absent for the MLP.
    */
   contributions?: (rows: Matrix) => ScoreContributions
+  /** Frees the MLP's weight tensors, and does nothing for the forest. No call may follow it. */
+  dispose(): void
 }
 
 /** Uncalibrated scores of rows with their additive split into a bias and per-feature parts. */
@@ -122,6 +124,7 @@ function requireField(bundle: LoadedBundle, field: 'weightsFile' | 'scalerFile')
 function buildMlpPredictor(bundle: LoadedBundle): {
   nFeatures: number
   predict: (rows: Matrix) => Float64Array
+  dispose(): void
 } {
   const { churn } = bundle.manifest
   const weightsFile = requireField(bundle, 'weightsFile')
@@ -142,6 +145,7 @@ function buildMlpPredictor(bundle: LoadedBundle): {
     throw new BundleError(join(bundle.dir, file), error.message)
   }
   if (scaler.mean.length !== mlp.nFeatures) {
+    mlp.dispose()
     throw new BundleError(
       join(bundle.dir, scalerFile),
       `has ${scaler.mean.length} columns, but the MLP takes ${mlp.nFeatures}`,
@@ -150,6 +154,7 @@ function buildMlpPredictor(bundle: LoadedBundle): {
   return {
     nFeatures: mlp.nFeatures,
     predict: (rows) => mlp.predictScaled(prepareMlpInput(scaler, rows)),
+    dispose: () => mlp.dispose(),
   }
 }
 
@@ -159,6 +164,7 @@ function buildRawPredictor(bundle: LoadedBundle): {
   nFeatures: number
   predict: (rows: Matrix) => Float64Array
   contributions?: (rows: Matrix) => ScoreContributions
+  dispose(): void
 } {
   const { churn } = bundle.manifest
   if (churn.modelKind === 'histogram-forest') {
@@ -171,6 +177,7 @@ function buildRawPredictor(bundle: LoadedBundle): {
         const { contributions, bias, probabilities } = forest.pathContributions(rows)
         return { contributions, bias, scores: probabilities }
       },
+      dispose: () => {},
     }
   }
   if (churn.modelKind === 'tfjs-mlp') {
@@ -191,16 +198,22 @@ function buildRawPredictor(bundle: LoadedBundle): {
 export function buildChurnPredictor(bundle: LoadedBundle): ChurnPredictor {
   const raw = buildRawPredictor(bundle)
   const { churn } = bundle.manifest
-  if (raw.nFeatures !== churn.features.length) {
-    throw new BundleError(
-      join(bundle.dir, churn.modelFile),
-      `takes ${raw.nFeatures} features, but churn.features lists ${churn.features.length}`,
-    )
-  }
   let calibrate = (scores: Float64Array) => scores
-  if (churn.calibrationFile !== undefined) {
-    const calibration = parseArtifact(bundle, churn.calibrationFile, parseCalibration)
-    calibrate = (scores) => applyCalibration(calibration, scores)
+  try {
+    if (raw.nFeatures !== churn.features.length) {
+      throw new BundleError(
+        join(bundle.dir, churn.modelFile),
+        `takes ${raw.nFeatures} features, but churn.features lists ${churn.features.length}`,
+      )
+    }
+    if (churn.calibrationFile !== undefined) {
+      const calibration = parseArtifact(bundle, churn.calibrationFile, parseCalibration)
+      calibrate = (scores) => applyCalibration(calibration, scores)
+    }
+  } catch (error) {
+    // A bundle that fails a check is checked again at every reload, so its weights must not pile up.
+    raw.dispose()
+    throw error
   }
   return {
     kind: raw.kind,
@@ -209,6 +222,7 @@ export function buildChurnPredictor(bundle: LoadedBundle): ChurnPredictor {
     predictScores: raw.predict,
     calibrate,
     ...(raw.contributions ? { contributions: raw.contributions } : {}),
+    dispose: raw.dispose,
   }
 }
 
@@ -221,6 +235,22 @@ export function buildScoringModel(bundle: LoadedBundle): ScoringModel {
   )
   checkConsistency(bundle)
   const churn = buildChurnPredictor(bundle)
+  try {
+    return assembleScoringModel(bundle, scaler, rows, churn)
+  } catch (error) {
+    churn.dispose()
+    throw error
+  }
+}
+
+/** Checks the personas and medians against the manifest and builds the model around `churn`. */
+function assembleScoringModel(
+  bundle: LoadedBundle,
+  scaler: ScalerParams,
+  rows: number[][],
+  churn: ChurnPredictor,
+): ScoringModel {
+  const { manifest } = bundle
   const width = manifest.personas.features.length
   if (rows.length !== manifest.personas.list.length) {
     throw new BundleError(

@@ -77,6 +77,10 @@ export class ScoringService {
   /** Failure already logged, so a champion that keeps failing is logged once. */
   private loggedFailure: string | undefined
   private reloading: Promise<ReloadOutcome> | undefined
+  /** Scoring calls in progress per model, so a replaced model is disposed only once none uses it. */
+  private readonly leases = new Map<ScoringModel, number>()
+  /** Replaced models that calls in progress still use. */
+  private readonly retired = new Set<ScoringModel>()
   /** Features of contacts scored by key as of now, emptied when another model scores. */
   readonly featureCache: FeatureCache
   /** Joins the model calls of concurrent requests. Without one, each request calls the model itself. */
@@ -113,7 +117,7 @@ export class ScoringService {
           ? await loadChampion(modelsDir, this.bundleName)
           : await loadBundle(join(modelsDir, this.bundleName, version))
       const model = buildScoringModel(bundle)
-      this.model = model
+      this.replaceModel(model)
       this.modelSourceVersion = basename(bundle.dir)
       this.lastReloadError = undefined
       this.loggedFailure = undefined
@@ -187,7 +191,7 @@ export class ScoringService {
       }
       const model = buildScoringModel(await loadBundle(join(modelsDir, this.bundleName, version)))
       const previous = this.modelSourceVersion ?? null
-      this.model = model
+      this.replaceModel(model)
       this.modelSourceVersion = version
       this.lastReloadError = undefined
       this.loggedFailure = undefined
@@ -203,6 +207,37 @@ export class ScoringService {
       }
       return 'failed'
     }
+  }
+
+  /**
+   * Puts `next` in service. The model it replaces keeps serving the calls
+   * that began with it, and its MLP weights are freed when the last one ends.
+   */
+  private replaceModel(next: ScoringModel): void {
+    const previous = this.model
+    this.model = next
+    if (previous === undefined || previous === next) return
+    this.retired.add(previous)
+    this.disposeIfUnused(previous)
+  }
+
+  /** Runs `work` with `model` counted as in use. */
+  private async withModel<T>(model: ScoringModel, work: () => Promise<T>): Promise<T> {
+    this.leases.set(model, (this.leases.get(model) ?? 0) + 1)
+    try {
+      return await work()
+    } finally {
+      const left = (this.leases.get(model) ?? 1) - 1
+      if (left > 0) this.leases.set(model, left)
+      else this.leases.delete(model)
+      this.disposeIfUnused(model)
+    }
+  }
+
+  private disposeIfUnused(model: ScoringModel): void {
+    if (!this.retired.has(model) || this.leases.has(model)) return
+    this.retired.delete(model)
+    model.churn.dispose()
   }
 
   requireModel(): ScoringModel {
@@ -226,6 +261,15 @@ export class ScoringService {
     asOfMs: number,
     model: ScoringModel = this.requireModel(),
     options: ScoreOptions = {},
+  ): Promise<ScoreOutcome[]> {
+    return this.withModel(model, () => this.scoreWith(entries, asOfMs, model, options))
+  }
+
+  private async scoreWith(
+    entries: readonly unknown[],
+    asOfMs: number,
+    model: ScoringModel,
+    options: ScoreOptions,
   ): Promise<ScoreOutcome[]> {
     const names = model.manifest.featureNames
     const rows = createMatrix(entries.length, names.length)
@@ -366,6 +410,15 @@ export class ScoringService {
     options: ScoreOptions = {},
   ): Promise<ContactReport> {
     const model = this.requireModel()
+    return this.withModel(model, () => this.scoreContactWith(key, asOfMs, model, options))
+  }
+
+  private async scoreContactWith(
+    key: string,
+    asOfMs: number,
+    model: ScoringModel,
+    options: ScoreOptions,
+  ): Promise<ContactReport> {
     const names = model.manifest.featureNames
     const asOfNow = options.asOfNow === true
     const found = (await this.featuresByKey(model, [key], asOfMs, asOfNow)).get(normalizeKey(key))

@@ -7,11 +7,13 @@ import { join } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import type { FastifyInstance } from 'fastify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createScoreBatcher } from '../../inference/batcher.ts'
 import { ScoringService } from '../../inference/service.ts'
 import { backendName } from '../../inference/tf-backend.ts'
 import { prepareServer } from '../../src/cli/commands/serve.ts'
 import { loadConfig } from '../../src/config/index.ts'
 import { computeFeatures } from '../../src/features/compute.ts'
+import { promote } from '../../src/registry/champion.ts'
 import { publishMlpChampion, type MlpChampion } from '../helpers/mlp-bundle.ts'
 import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
 
@@ -150,4 +152,26 @@ describe('churn MLP over HTTP', () => {
     },
     LOAD_TIMEOUT_MS,
   )
+
+  it('frees a replaced MLP once its calls end', async () => {
+    const tensorsBefore = tf.memory().numTensors
+    const reloading = new ScoringService(service.config, setup.store, setup.bundle)
+    await reloading.loadChampion()
+    // A batch that waits a second keeps the call below in progress while the champion changes.
+    reloading.batcher = createScoreBatcher({ maxRows: 4096, maxWaitMs: 1000 })
+    const tensorsWithMlp = tf.memory().numTensors
+    expect(tensorsWithMlp).toBeGreaterThan(tensorsBefore)
+
+    const inFlight = reloading.score([{ features: contacts[0] }], Date.now())
+    await promote(setup.config.modelsDir, setup.bundle, setup.trained.manifest.version)
+    const log = { info: () => {}, warn: () => {} } as never
+    expect(await reloading.reloadChampion(log)).toBe('loaded')
+    expect(reloading.model?.churn.kind).toBe('histogram-forest')
+    // The call that began with the MLP still holds it.
+    expect(tf.memory().numTensors).toBe(tensorsWithMlp)
+
+    const [result] = await inFlight
+    expect(result && 'churn' in result ? result.modelVersion : result).toBe(champion.version)
+    expect(tf.memory().numTensors).toBe(tensorsBefore)
+  })
 })

@@ -37,7 +37,7 @@ async function listBundles(name: string): Promise<void> {
 
 /** Builds the scoring model as `serve` does, so a bundle that would not serve is never promoted. */
 function checkServable(bundle: LoadedBundle): void {
-  buildScoringModel(bundle)
+  buildScoringModel(bundle).churn.dispose()
 }
 
 export function registerModels(program: Command): void {
