@@ -379,7 +379,8 @@ async function main(): Promise<void> {
     const built = await buildStore({ ...options, dir: options.dir })
     const { churn } = built.trained.manifest
     console.log(`bundle ${built.trained.manifest.version}: churn model ${churn.modelKind}`)
-    const peerDir = await trainPeer(options, built)
+    // Without the peer, Python and scikit-learn are not needed.
+    const peerDir = options.peer ? await trainPeer(options, built) : ''
     const bodies = { single: buildBodies(built, 1, 256), hundred: buildBodies(built, 100, 32) }
 
     const apiKey = randomBytes(32).toString('hex')
