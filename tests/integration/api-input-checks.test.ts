@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildServer } from '../../inference/server.ts'
 import { ScoringService } from '../../inference/service.ts'
 import { HOURS_PER_WEEK } from '../../src/features/send-time.ts'
-import { countRows } from '../helpers/integration.ts'
+import { countRows, zeroFeatures } from '../helpers/integration.ts'
 import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
 
 const SETUP_TIMEOUT_MS = 180_000
@@ -37,11 +37,8 @@ async function post(path: string, body: string, contentType = 'application/json'
   return { status: response.status, body: JSON.parse(text) } as HttpReply
 }
 
-/** Features of a contact with every value 0, which each feature's range allows. */
-function zeroFeatures(): Record<string, number> {
-  const names = setup.trained.manifest.featureNames
-  return Object.fromEntries(names.map((name) => [name, 0]))
-}
+/** Features of a contact of the bundle with every value 0. */
+const zeroBundleFeatures = () => zeroFeatures(setup.trained.manifest.featureNames)
 
 beforeAll(async () => {
   setup = await setUpTrainedStore({ prefix: 'api-input-checks-test' })
@@ -58,7 +55,7 @@ afterAll(async () => {
 
 describe('hourOfWeekOpens', () => {
   it('rejects a fractional count', async () => {
-    const features = zeroFeatures()
+    const features = zeroBundleFeatures()
     const fractional = new Array<number>(HOURS_PER_WEEK).fill(0)
     fractional[9] = 1.5
     const whole = new Array<number>(HOURS_PER_WEEK).fill(0)
@@ -100,10 +97,10 @@ describe('feature ranges', () => {
       ['weekend_share', 1.5, 'from 0 to 1'],
     ]
     for (const [name, value, range] of cases) {
-      const features = { ...zeroFeatures(), [name]: value }
+      const features = { ...zeroBundleFeatures(), [name]: value }
       const reply = await post(
         '/v1/score',
-        JSON.stringify({ contacts: [{ features }, { features: zeroFeatures() }] }),
+        JSON.stringify({ contacts: [{ features }, { features: zeroBundleFeatures() }] }),
       )
       const [outside, inside] = reply.body.results
 
@@ -119,7 +116,7 @@ describe('feature ranges', () => {
 
   it('accepts the bounds of an hour', async () => {
     for (const hour of [0, 23.99, 24]) {
-      const features = { ...zeroFeatures(), mean_engagement_hour: hour }
+      const features = { ...zeroBundleFeatures(), mean_engagement_hour: hour }
       const reply = await post('/v1/score', JSON.stringify({ contacts: [{ features }] }))
 
       expect(reply.status).toBe(200)
@@ -174,7 +171,7 @@ describe('prototype poisoning', () => {
   })
 
   it('lets a constructor key that holds no prototype through', async () => {
-    const features = { ...zeroFeatures(), constructor: 1 }
+    const features = { ...zeroBundleFeatures(), constructor: 1 }
 
     const reply = await post('/v1/score', JSON.stringify({ contacts: [{ features }] }))
 

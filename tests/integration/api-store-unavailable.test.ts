@@ -3,7 +3,6 @@
  * port that nothing listens on. Contacts given with features are still scored, and what
  * needs the store gets STORE_UNAVAILABLE.
  */
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createClient } from '@clickhouse/client'
 import type { FastifyInstance } from 'fastify'
@@ -12,6 +11,7 @@ import { buildServer } from '../../inference/server.ts'
 import { ScoringService } from '../../inference/service.ts'
 import { loadConfig } from '../../src/config/index.ts'
 import { execInsert, type Store } from '../../src/store/client.ts'
+import { freeLoopbackPort, zeroFeatures } from '../helpers/integration.ts'
 import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
 
 const SETUP_TIMEOUT_MS = 180_000
@@ -21,25 +21,10 @@ let unreachable: Store
 let app: FastifyInstance
 let baseUrl: string
 
-/** Returns a loopback port that was just free, so that a connection to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-/** Features of a contact with every value 0, which each feature's range allows. */
-function zeroFeatures(): Record<string, number> {
-  const names = setup.trained.manifest.featureNames
-  return Object.fromEntries(names.map((name) => [name, 0]))
-}
-
 beforeAll(async () => {
   // The bundle comes from a trained embedded store; the server then gets a store it cannot reach.
   setup = await setUpTrainedStore({ prefix: 'api-store-unavailable-test' })
-  const url = `http://127.0.0.1:${await closedPort()}`
+  const url = `http://127.0.0.1:${await freeLoopbackPort()}`
   const client = createClient({ url, request_timeout: 5000 })
   unreachable = {
     client,
@@ -81,7 +66,11 @@ describe('unreachable store', () => {
   it('scores contacts with features, fails contacts by key', async () => {
     const key = setup.trained.test.contactKeys[0] as string
     const reply = await postJson('/v1/score', {
-      contacts: [{ key }, { features: zeroFeatures() }, { key: 'other@example.com' }],
+      contacts: [
+        { key },
+        { features: zeroFeatures(setup.trained.manifest.featureNames) },
+        { key: 'other@example.com' },
+      ],
     })
     const [byKey, withFeatures, otherKey] = reply.body.results
 

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readdir, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config/index.ts'
 import { openStore, queryRows } from '../../src/store/client.ts'
 import { toClickHouseTime } from '../../src/store/events.ts'
+import { freeLoopbackPort } from '../helpers/integration.ts'
 import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
 
 const SETUP_TIMEOUT_MS = 180_000
@@ -36,18 +36,9 @@ interface RunningServer {
   output: () => string
 }
 
-/** Returns a loopback port that was just free. */
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 /** Starts `segments serve` on the test's store and spool folder and waits for /readyz. */
 async function startServer(spoolDir: string): Promise<RunningServer> {
-  const port = await freePort()
+  const port = await freeLoopbackPort()
   // Variables of the test's own environment that loadConfig would read are left out.
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('SEGMENTS_')),

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { createClient } from '@clickhouse/client'
 import type { FastifyInstance } from 'fastify'
@@ -13,7 +12,7 @@ import { ScoringService } from '../../inference/service.ts'
 import { loadConfig, type Config } from '../../src/config/index.ts'
 import { execInsert, queryRows, type Store } from '../../src/store/client.ts'
 import { toClickHouseTime } from '../../src/store/events.ts'
-import { countRows, makeTempDir } from '../helpers/integration.ts'
+import { countRows, freeLoopbackPort, makeTempDir } from '../helpers/integration.ts'
 import { setUpTrainedStore, type TrainedStore } from '../helpers/trained-store.ts'
 
 const SETUP_TIMEOUT_MS = 180_000
@@ -498,7 +497,7 @@ describe('ScoreLogWriter', () => {
   })
 
   it('replays on restart what a closed port made it spool', async () => {
-    const port = await closedLoopbackPort()
+    const port = await freeLoopbackPort()
     const unreachable = createClient({ url: `http://127.0.0.1:${port}`, request_timeout: 5000 })
     const first = makeWriter({ spoolDir, insert: (insert) => execInsert(unreachable, insert) })
     await first.writer.start()
@@ -629,12 +628,3 @@ describe('ScoreLogWriter', () => {
     await writer.close()
   })
 })
-
-/** Returns a loopback port that was just listened on and closed, so connections to it are refused. */
-async function closedLoopbackPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
