@@ -432,7 +432,11 @@ export class ScoreLogWriter {
     if (this.closing) return
     this.closing = true
     clearInterval(this.timer)
-    await this.openSpool()
+    // A writer that never started and recorded nothing, as in a server that never listened, has
+    // nothing to write, and must not take the folder's lock from the server that uses it.
+    const untouched =
+      this.opening === undefined && this.spooledRows === 0 && this.queue.length === 0
+    if (!untouched) await this.openSpool()
     await this.draining
     while (this.queue.length > 0 && !this.insertFailing) {
       if (!(await this.insertFromMemory())) break

@@ -517,6 +517,21 @@ describe('ScoreLogWriter', () => {
     await second.writer.close()
   })
 
+  it('closes an unstarted writer without the lock', async () => {
+    // As in a server that was built but never listened, beside one that runs.
+    await mkdir(spoolDir)
+    const owner = makeWriter({ spoolDir })
+    await owner.writer.start()
+    const idle = makeWriter({ spoolDir })
+
+    await idle.writer.close()
+
+    expect(idle.lines.filter((line) => line.level >= PINO_WARN)).toEqual([])
+    expect(JSON.parse(await readFile(join(spoolDir, 'spool.lock'), 'utf8')).pid).toBe(process.pid)
+    await owner.writer.close()
+    expect(await readdir(spoolDir)).toEqual([])
+  })
+
   it('holds rows in memory while another writer locks the spool', async () => {
     // start() locks a folder that exists; a missing one is locked by the first append.
     await mkdir(spoolDir)
