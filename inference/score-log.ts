@@ -386,14 +386,16 @@ export class ScoreLogWriter {
         this.queueWithoutSpool(lines)
         return
       }
+      // A full disk or a folder deleted meanwhile: the rows are held in memory for their insert
+      // instead, and dropped and counted only if that fails too.
       this.noteError(error)
-      this.drop(
-        'spool_error',
-        lines.length,
-        { err: error },
-        'score_log spool write failed; rows were dropped',
+      this.warn(
+        'spool-write',
+        { err: error, rows: lines.length, dir: this.options.spoolDir },
+        'score_log spool write failed; the rows are held in memory only until their insert',
       )
-      this.leaveQueueToReplay()
+      // Rows queued before stay queued: a spool folder deleted meanwhile has no copy to replay.
+      this.queueWithoutSpool(lines)
       return
     }
     const { segment, first, written, rejected, text, sizes } = result
@@ -734,7 +736,7 @@ export class ScoreLogWriter {
         'spool_error',
         rows,
         { dir: this.options.spoolDir },
-        'score_log rows could not be inserted and the spool could not be opened at start; they were dropped',
+        'score_log rows could not be inserted and the spool could not be opened or written; they were dropped',
       )
     }
   }

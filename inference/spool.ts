@@ -3,6 +3,7 @@ import {
   createReadStream,
   closeSync,
   fstatSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -549,6 +550,8 @@ export class Spool {
       if (typeof owner !== 'string' && isLockOwnerRunning(owner.pid)) {
         throw new SpoolLockedError(this.dir, owner)
       }
+      // NOTE: segments do not name their store, so after taking over the lock of a server of
+      // another store, the replay inserts that server's rows into this one.
       if (removeStaleLock(path, found)) this.warnStaleLock(path, owner, found)
     }
     throw new Error(
@@ -565,7 +568,7 @@ export class Spool {
       return
     }
     this.log?.warn(
-      { file: path, pid: owner.pid, startedAt: owner.startedAt },
+      { file: path, ownerPid: owner.pid, ownerStartedAt: owner.startedAt },
       `took over the stale spool lock of process ${owner.pid} in ${path}, because that process is no longer running`,
     )
   }
@@ -608,7 +611,15 @@ export class Spool {
 
   private write(segment: SegmentFile, text: string, size: number): void {
     try {
-      writeSync(segment.fd as number, text)
+      const written = writeSync(segment.fd as number, text)
+      if (written < size) {
+        // A full disk writes part of the text without an error. The part is cut off again, so
+        // that the file holds no partial row that a replay would count as torn.
+        ftruncateSync(segment.fd as number, segment.bytes)
+        throw new Error(
+          `short write to ${segment.file}: ${written} of ${size} bytes, as on a full disk`,
+        )
+      }
     } catch (error) {
       this.stopAppends(segment)
       // The file may hold part of the text, so its size is read back.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createClient } from '@clickhouse/client'
 import type { FastifyInstance } from 'fastify'
@@ -515,6 +515,25 @@ describe('ScoreLogWriter', () => {
     const rows = await loggedRows()
     expect(rows.map((row) => row.contact_key).sort()).toEqual(keys.slice(0, 7).sort())
     await second.writer.close()
+  })
+
+  it('inserts from memory when the spool folder goes away', async () => {
+    await mkdir(spoolDir)
+    // Segments of one row, so that each later row needs a new file in the folder.
+    const { writer, lines } = makeWriter({ spoolDir, spoolSegmentBytes: 1 })
+    await writer.start()
+    await scoreInto(writer, 2)
+    await rm(spoolDir, { recursive: true, force: true })
+
+    await scoreInto(writer, 3)
+    await writer.flush()
+
+    expect(await countRows(setup.store.client, 'score_log')).toBe(5)
+    expect(Object.values(writer.state().droppedRows).every((rows) => rows === 0)).toBe(true)
+    const warnings = lines.filter((line) => line.msg.startsWith('score_log spool write failed'))
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]?.level).toBe(PINO_WARN)
+    await writer.close()
   })
 
   it('closes an unstarted writer without the lock', async () => {

@@ -193,8 +193,8 @@ describe('Spool lock', () => {
     await spool.open()
     expect((await readLock()).pid).toBe(process.pid)
     expect(warnings).toHaveLength(1)
-    expect(warnings[0]?.details.pid).toBe(pid)
-    expect(warnings[0]?.details.startedAt).toBe('earlier')
+    expect(warnings[0]?.details.ownerPid).toBe(pid)
+    expect(warnings[0]?.details.ownerStartedAt).toBe('earlier')
     expect(warnings[0]?.message).toContain(`stale spool lock of process ${pid}`)
     // The lock file is not a segment.
     expect(spool.segmentCount).toBe(1)
@@ -211,7 +211,7 @@ describe('Spool lock', () => {
 
     await spool.open()
     expect(warnings).toHaveLength(1)
-    expect(warnings[0]?.details.pid).toBe(process.pid)
+    expect(warnings[0]?.details.ownerPid).toBe(process.pid)
     expect((await readLock()).startedAt).toEqual(expect.any(String))
     await spool.close()
   })
@@ -276,7 +276,7 @@ describe('Spool lock', () => {
       await spool.open()
       expect((await readLock()).pid).toBe(process.pid)
       expect(warnings).toHaveLength(1)
-      expect(warnings[0]?.details.pid).toBe(child.pid)
+      expect(warnings[0]?.details.ownerPid).toBe(child.pid)
       expect(spool.diskRows).toBe(1)
       await spool.close()
     },
