@@ -64,16 +64,27 @@ const UNREACHABLE_CODES = new Set([
 ])
 
 /**
+ * ClickHouse exception codes of a server that is overloaded or timed out, so
+ * that a retry may succeed: TIMEOUT_EXCEEDED (159), TOO_SLOW (160),
+ * TOO_MANY_SIMULTANEOUS_QUERIES (202), SOCKET_TIMEOUT (209), NETWORK_ERROR
+ * (210). @clickhouse/client gives them as `code` strings, chDB as
+ * `clickhouseCode` numbers.
+ */
+const RETRYABLE_CLICKHOUSE_CODES = new Set([159, 160, 202, 209, 210])
+
+/**
  * Returns true when `error`, or an error in its `cause` chain, means the
- * store could not be reached or did not respond in time, as opposed to a
- * query the store rejected. @clickhouse/client reports a request past its
+ * store could not be reached, did not respond in time or was overloaded, as
+ * opposed to a query the store rejected. @clickhouse/client reports a request past its
  * timeout as an Error whose message starts with "Timeout error".
  */
 export function isStoreUnreachable(error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    const code = (current as { code?: unknown }).code
+    const { code, clickhouseCode } = current as { code?: unknown; clickhouseCode?: unknown }
     if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true
+    const exceptionCode = typeof clickhouseCode === 'number' ? clickhouseCode : Number(code)
+    if (RETRYABLE_CLICKHOUSE_CODES.has(exceptionCode)) return true
     if (current.message.startsWith('Timeout error')) return true
     current = current.cause
   }

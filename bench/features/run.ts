@@ -109,6 +109,7 @@ function open(dir: string): Promise<Store> {
     user: 'default',
     password: '',
     database: 'default',
+    requestTimeoutMs: 30_000,
     url: undefined,
   })
 }

@@ -45,6 +45,7 @@ export const chdbConnection = (chdbPath: string) => ({
   user: 'default',
   password: '',
   database: 'default',
+  requestTimeoutMs: 30_000,
   url: undefined,
 })
 

@@ -8,6 +8,30 @@ import { backendName, backendPackage, loadTfBackend } from '../tf-backend.ts'
  */
 const PROBE = { access: 'public', rateLimit: false } as const
 
+/**
+ * Maximum wait for the store's ping in /readyz. A store that hangs would
+ * otherwise hold the probe for the client's whole request timeout, behind
+ * the requests queued for its connections.
+ */
+const READY_PING_TIMEOUT_MS = 2000
+
+/** Pings the store and returns whether it replied within timeoutMs. */
+async function pingWithin(service: ScoringService, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  const ping = service.store.client
+    .ping()
+    .then((result) => result.success)
+    .catch(() => false)
+  try {
+    return await Promise.race([ping, timedOut])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export const healthRoutes =
   (service: ScoringService): FastifyPluginAsyncZod =>
   async (app) => {
@@ -23,10 +47,7 @@ export const healthRoutes =
       '/readyz',
       { config: PROBE, schema: { summary: 'Readiness: model loaded and store reachable' } },
       async (_request, reply) => {
-        const storeReachable = await service.store.client
-          .ping()
-          .then((result) => result.success)
-          .catch(() => false)
+        const storeReachable = await pingWithin(service, READY_PING_TIMEOUT_MS)
         const model = service.model?.manifest.version ?? null
         const ready = storeReachable && model !== null
         return reply.code(ready ? 200 : 503).send({

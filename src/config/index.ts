@@ -65,6 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
       password: get('CLICKHOUSE_PASSWORD'),
       database: get('CLICKHOUSE_DATABASE'),
       chdbPath: get('SEGMENTS_CHDB_PATH'),
+      requestTimeoutMs: get('CLICKHOUSE_REQUEST_TIMEOUT_MS'),
     },
     redisUrl: get('REDIS_URL'),
     queue: {

@@ -121,6 +121,10 @@ export const CONFIG_VARIABLES = {
       .default('default'),
     example: 'segments',
   },
+  CLICKHOUSE_REQUEST_TIMEOUT_MS: {
+    schema: integer(100, 3_600_000).default(30_000),
+    example: '2000',
+  },
   REDIS_URL: {
     schema: url(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
     example: 'redis://127.0.0.1:6379',
@@ -230,6 +234,8 @@ export interface Config {
     password: string
     database: string
     chdbPath: string
+    /** Milliseconds a request to a ClickHouse server may take; the embedded store ignores it. */
+    requestTimeoutMs: number
   }
   redisUrl: string
   /** Training queue settings; `prefix` namespaces the queue's Redis keys. */

@@ -119,6 +119,7 @@ function openServer(config: Config['clickhouse'], url: string): Store {
     username: config.user,
     password: config.password,
     database: config.database,
+    request_timeout: config.requestTimeoutMs,
     clickhouse_settings: PINNED_SETTINGS,
   })
   const location = new URL(url)

@@ -74,6 +74,7 @@ export async function openTempStore(prefix: string): Promise<TempStore> {
       user: 'default',
       password: '',
       database: 'default',
+      requestTimeoutMs: 30_000,
       url: undefined,
     })
   } catch (error) {

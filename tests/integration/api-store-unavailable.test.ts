@@ -1,8 +1,10 @@
 /**
  * The API with a ClickHouse server that does not respond: a real client aimed at a loopback
- * port that nothing listens on. Contacts given with features are still scored, and what
- * needs the store gets STORE_UNAVAILABLE.
+ * port that nothing listens on, and one aimed at a loopback server that accepts connections
+ * and never replies. Contacts given with features are still scored, and what needs the
+ * store gets STORE_UNAVAILABLE.
  */
+import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { createClient } from '@clickhouse/client'
 import type { FastifyInstance } from 'fastify'
@@ -21,18 +23,26 @@ let unreachable: Store
 let app: FastifyInstance
 let baseUrl: string
 
-beforeAll(async () => {
-  // The bundle comes from a trained embedded store; the server then gets a store it cannot reach.
-  setup = await setUpTrainedStore({ prefix: 'api-store-unavailable-test' })
-  const url = `http://127.0.0.1:${await freeLoopbackPort()}`
-  const client = createClient({ url, request_timeout: 5000 })
-  unreachable = {
+/** Request timeout of the client of the silent server, as CLICKHOUSE_REQUEST_TIMEOUT_MS sets it. */
+const SILENT_TIMEOUT_MS = 3000
+
+/** Builds a server store on `url` the way openStore does, without its migrations. */
+function serverStore(url: string, requestTimeoutMs: number): Store {
+  const client = createClient({ url, request_timeout: requestTimeoutMs })
+  return {
     client,
     engine: 'server',
     location: url,
     insertFormatted: (insert) => execInsert(client, insert),
     close: () => client.close(),
   }
+}
+
+beforeAll(async () => {
+  // The bundle comes from a trained embedded store; the server then gets a store it cannot reach.
+  setup = await setUpTrainedStore({ prefix: 'api-store-unavailable-test' })
+  const url = `http://127.0.0.1:${await freeLoopbackPort()}`
+  unreachable = serverStore(url, 5000)
   const config = loadConfig({
     ...setup.env,
     CLICKHOUSE_URL: url,
@@ -117,5 +127,75 @@ describe('unreachable store', () => {
     expect(reply.status).toBe(503)
     expect(reply.body.ready).toBe(false)
     expect(reply.body.store).toEqual({ engine: 'server', reachable: false })
+  })
+})
+
+describe('silent store', () => {
+  let silent: Server
+  const sockets = new Set<Socket>()
+  let silentStore: Store
+  let silentApp: FastifyInstance
+  let silentUrl: string
+
+  beforeAll(async () => {
+    // Accepts every connection and never writes a byte back.
+    silent = createServer((socket) => {
+      sockets.add(socket)
+      socket.on('close', () => sockets.delete(socket))
+    })
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const { port } = silent.address() as { port: number }
+    const url = `http://127.0.0.1:${port}`
+    const config = loadConfig({
+      ...setup.env,
+      CLICKHOUSE_URL: url,
+      CLICKHOUSE_REQUEST_TIMEOUT_MS: String(SILENT_TIMEOUT_MS),
+      SEGMENTS_SCORE_LOG_SPOOL_DIR: join(setup.root, 'silent-spool'),
+    })
+    silentStore = serverStore(url, config.clickhouse.requestTimeoutMs)
+    const service = new ScoringService(config, silentStore, setup.bundle)
+    await service.loadChampion()
+    silentApp = buildServer(service)
+    silentUrl = await silentApp.listen({ host: '127.0.0.1', port: 0 })
+  }, SETUP_TIMEOUT_MS)
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy()
+    await silentApp?.close()
+    await silentStore?.close()
+    await new Promise<void>((resolve) => silent.close(() => resolve()))
+  })
+
+  it('fails contacts by key after the request timeout', async () => {
+    const key = setup.trained.test.contactKeys[0] as string
+    const startMs = Date.now()
+    const response = await fetch(`${silentUrl}/v1/score`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        contacts: [{ key }, { features: zeroFeatures(setup.trained.manifest.featureNames) }],
+      }),
+    })
+    const elapsedMs = Date.now() - startMs
+    const body = (await response.json()) as any
+
+    expect(response.status).toBe(200)
+    expect(body.results[0].error.code).toBe('STORE_UNAVAILABLE')
+    expect(body.results[0].error.message).toContain('Timeout error')
+    expect(body.results[1].persona).toBeDefined()
+    expect(elapsedMs).toBeGreaterThanOrEqual(SILENT_TIMEOUT_MS - 100)
+  })
+
+  it('answers /readyz within its own ping limit', async () => {
+    const startMs = Date.now()
+    const response = await fetch(`${silentUrl}/readyz`)
+    const elapsedMs = Date.now() - startMs
+    const body = (await response.json()) as any
+
+    expect(response.status).toBe(503)
+    expect(body.store).toEqual({ engine: 'server', reachable: false })
+    // The ping waits at most 2 s, less than the client's request timeout of 3 s.
+    expect(elapsedMs).toBeGreaterThanOrEqual(1900)
+    expect(elapsedMs).toBeLessThan(SILENT_TIMEOUT_MS)
   })
 })

@@ -47,6 +47,7 @@ beforeAll(async () => {
     user: 'default',
     password: '',
     database: 'default',
+    requestTimeoutMs: 30_000,
     url: undefined,
   })
   const outDir = join(root, 'simulation')
