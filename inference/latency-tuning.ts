@@ -125,12 +125,13 @@ const sameSet = (a: ReadonlySet<number>, b: ReadonlySet<number>) =>
  * 160 ms. A probe can include a V8 thread that happened to be busy, or miss
  * a pool thread that took its task late, so probes repeat until two in a row
  * find the same UV_THREADPOOL_SIZE threads. Returns an empty set when eight
- * probes never agree, so that no thread is lowered by mistake.
+ * probes never agree, so that no thread is lowered by mistake, or once
+ * `signal` is aborted.
  */
-export async function findThreadPoolThreads(): Promise<Set<number>> {
+export async function findThreadPoolThreads(signal?: AbortSignal): Promise<Set<number>> {
   const size = Number(process.env.UV_THREADPOOL_SIZE) || 4
   let previous: Set<number> | undefined
-  for (let probe = 0; probe < 8; probe++) {
+  for (let probe = 0; probe < 8 && !signal?.aborted; probe++) {
     const found = await probeThreadPool(size)
     if (found.size === size && previous && sameSet(found, previous)) return found
     previous = found
@@ -193,6 +194,8 @@ export interface StoreThreadPriorityOptions {
   storeThreads: StoreThreads | undefined
   /** Milliseconds between passes, which catch threads the engine starts later. */
   intervalMs: number
+  /** Aborted when the server stops, so that a probe still running lowers and logs nothing. */
+  signal?: AbortSignal
   log: {
     info(details: object, message: string): void
     warn(details: object, message: string): void
@@ -220,7 +223,7 @@ export async function keepStoreThreadsLow(
   const engine = options.storeThreads ?? { ids: new Set<number>(), names: new Set<string>() }
   let pool: Set<number>
   try {
-    pool = await findThreadPoolThreads()
+    pool = await findThreadPoolThreads(options.signal)
   } catch (error) {
     log.warn(
       { err: error, nice },
@@ -228,6 +231,7 @@ export async function keepStoreThreadsLow(
     )
     return () => {}
   }
+  if (options.signal?.aborted) return () => {}
   let warned = false
   const run = (first: boolean) => {
     let pass: ThreadPriorityPass

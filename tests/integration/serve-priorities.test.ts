@@ -110,6 +110,21 @@ describe('serve thread priorities', () => {
     expect(unnamedAtZero.length).toBeGreaterThan(1)
   }, 90_000)
 
+  it('stops cleanly while it looks for the pool', async () => {
+    await startServe({ SEGMENTS_BACKGROUND_NICE: '19' }, 'Server listening')
+    const server = child as ChildProcess
+    let output = ''
+    server.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
+    const exited = once(server, 'exit')
+    // The pool probe takes at least 100 ms after the port opens.
+    server.kill('SIGTERM')
+    const [code] = await exited
+
+    expect(code).toBe(0)
+    expect(output).toContain('"msg":"stopped"')
+    expect(output).not.toContain(PRIORITY_MESSAGE)
+  }, 90_000)
+
   it('lowers no thread with SEGMENTS_BACKGROUND_NICE=0', async () => {
     await startServe({ SEGMENTS_BACKGROUND_NICE: '0' }, 'Server listening')
     // With a nice value the threads are lowered within about a second of listening.

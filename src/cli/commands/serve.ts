@@ -70,10 +70,10 @@ export function registerServe(program: Command): void {
       const service = new ScoringService(config, store, opts.name)
       const app = await prepareServer(service)
       let stopLowering = () => {}
-      let closing = false
+      const stopping = new AbortController()
       const close = async (signal: string) => {
         app.log.info({ signal }, 'stopping: finishing requests in flight')
-        closing = true
+        stopping.abort()
         stopLowering()
         await app.close()
         await store.close()
@@ -94,8 +94,9 @@ export function registerServe(program: Command): void {
         storeThreads,
         intervalMs: 5000,
         log: app.log,
+        signal: stopping.signal,
       }).then((stop) => {
-        if (closing) stop()
+        if (stopping.signal.aborted) stop()
         else stopLowering = stop
       })
     })
