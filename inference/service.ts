@@ -583,7 +583,8 @@ function copyFeatures(
     if (value === undefined) return { message: `Missing feature "${name}"`, path: [name] }
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       return {
-        message: `Feature "${name}" must be a finite number, received ${JSON.stringify(value) ?? String(value)}`,
+        // JSON.stringify would show an Infinity, which JSON.parse gives for 1e400, as null.
+        message: `Feature "${name}" must be a finite number, received ${typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value))}`,
         path: [name],
       }
     }

@@ -114,6 +114,19 @@ describe('feature ranges', () => {
     }
   })
 
+  it('shows a value too large for a double', async () => {
+    const features = JSON.stringify(zeroBundleFeatures()).replace(
+      '"opens_30d":0',
+      '"opens_30d":1e400',
+    )
+    const reply = await post('/v1/score', `{"contacts":[{"features":${features}}]}`)
+
+    expect(reply.status).toBe(200)
+    expect(reply.body.results[0].error.message).toBe(
+      'Feature "opens_30d" must be a finite number, received Infinity',
+    )
+  })
+
   it('accepts the bounds of an hour', async () => {
     for (const hour of [0, 23.99, 24]) {
       const features = { ...zeroBundleFeatures(), mean_engagement_hour: hour }
