@@ -5,7 +5,7 @@
  * ends in typed arrays, so that a queue of thousands of rows is a few
  * objects. The buffers are reused once their rows are inserted, because
  * V8 counts memory allocated outside the heap towards starting a
- * mark-compact: with a new buffer per request or per insert, the serving
+ * mark-compact. With a new buffer per request or per insert, the serving
  * benchmark ran a mark-compact every 0.4 to 1 s, each stalling the event
  * loop for 20 to 40 ms. With an object and a buffer view per row, as before,
  * every row that waited the flush interval was promoted to the old
@@ -115,7 +115,7 @@ export class RowQueue<Segment> {
     const rows = Math.min(maxRows, chunk.count - chunk.start)
     const from = chunk.start === 0 ? 0 : (chunk.ends[chunk.start - 1] as number)
     const to = chunk.ends[chunk.start + rows - 1] as number
-    const taken: QueuedRows<Segment> = {
+    const batch: QueuedRows<Segment> = {
       segment: chunk.segment,
       first: chunk.base + chunk.start,
       rows,
@@ -123,17 +123,17 @@ export class RowQueue<Segment> {
     }
     chunk.start += rows
     chunk.lent++
-    this.lentFrom.set(taken.body, chunk)
+    this.lentFrom.set(batch.body, chunk)
     this.rowCount -= rows
     if (chunk.start === chunk.count) this.closeChunk(chunk)
-    return taken
+    return batch
   }
 
   /** Ends the loan of a taken body, so that its buffer can be reused. */
-  release(taken: QueuedRows<Segment>): void {
-    const chunk = this.lentFrom.get(taken.body)
+  release(batch: QueuedRows<Segment>): void {
+    const chunk = this.lentFrom.get(batch.body)
     if (chunk === undefined) return
-    this.lentFrom.delete(taken.body)
+    this.lentFrom.delete(batch.body)
     chunk.lent--
     this.recycle(chunk)
   }

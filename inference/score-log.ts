@@ -633,6 +633,7 @@ export class ScoreLogWriter {
     if (batch === undefined) return true
     const { segment, first, rows, body } = batch
     this.transitRows += rows
+
     let token: string
     let inserted = false
     try {
@@ -650,13 +651,14 @@ export class ScoreLogWriter {
       this.transitRows -= rows
       if (segment) segment.memoryRows -= rows
     }
-    // A failed insert's body is not reused: after a timeout the engine may still be reading it.
-    if (inserted) this.queue.release(batch)
+
     if (!inserted) {
+      // The body is not released for reuse, because after a timeout the engine may still read it.
       if (!segment) this.dropWithoutSpool(rows)
       this.leaveQueueToReplay()
       return false
     }
+    this.queue.release(batch)
     if (segment) {
       segment.insertedRows += rows
       // Without this line a replay sends the rows again, and the store skips them by their token.

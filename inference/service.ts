@@ -349,7 +349,7 @@ export class ScoringService {
         // Only the contacts given by key need the store, so the others are still scored.
         for (const index of byKey) {
           const { code, message, path } = storeUnavailableError(error, ['contacts', index, 'key'])
-          outcomes[index] = { index, key: keyOf(entries[index]), error: { code, message, path } }
+          fail(index, code, message, path)
         }
         featuresOf = new Map()
       }

@@ -613,8 +613,8 @@ export class Spool {
     try {
       const written = writeSync(segment.fd as number, text)
       if (written < size) {
-        // A full disk writes part of the text without an error. The part is cut off again, so
-        // that the file holds no partial row that a replay would count as torn.
+        // On a full disk a write can store part of the text without an error. That part is cut
+        // off again, so that the file has no partial row for a replay to count as torn.
         ftruncateSync(segment.fd as number, segment.bytes)
         throw new Error(
           `short write to ${segment.file}: ${written} of ${size} bytes, as on a full disk`,

@@ -96,7 +96,7 @@ export function backendName(): string | null {
 }
 
 /**
- * Returns the package that provided the chosen backend, which tells
+ * Returns the package that provided the chosen backend, which distinguishes
  * `@tensorflow/tfjs-node-gpu` from `@tensorflow/tfjs-node`, or null before
  * `loadTfBackend` has finished.
  */

@@ -167,11 +167,13 @@ describe('churn MLP over HTTP', () => {
     const log = { info: () => {}, warn: () => {} } as never
     expect(await reloading.reloadChampion(log)).toBe('loaded')
     expect(reloading.model?.churn.kind).toBe('histogram-forest')
-    // The call that began with the MLP still holds it.
+    // The call that began with the MLP still uses its weights.
     expect(tf.memory().numTensors).toBe(tensorsWithMlp)
 
     const [result] = await inFlight
-    expect(result && 'churn' in result ? result.modelVersion : result).toBe(champion.version)
+    expect(result).toBeDefined()
+    expect(result && 'error' in result ? result.error : undefined).toBeUndefined()
+    expect((result as { modelVersion?: string }).modelVersion).toBe(champion.version)
     expect(tf.memory().numTensors).toBe(tensorsBefore)
   })
 })

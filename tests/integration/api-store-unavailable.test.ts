@@ -38,20 +38,30 @@ function serverStore(url: string, requestTimeoutMs: number): Store {
   }
 }
 
+/**
+ * Starts the API with the trained bundle on a ClickHouse server store at `url`, configured by
+ * `env` over the trained store's environment. Returns the store, the app and its URL.
+ */
+async function startApi(url: string, env: Record<string, string>) {
+  const config = loadConfig({ ...setup.env, CLICKHOUSE_URL: url, ...env })
+  const store = serverStore(url, config.clickhouse.requestTimeoutMs)
+  const service = new ScoringService(config, store, setup.bundle)
+  await service.loadChampion()
+  const server = buildServer(service)
+  const serverUrl = await server.listen({ host: '127.0.0.1', port: 0 })
+  return { store, server, serverUrl }
+}
+
 beforeAll(async () => {
   // The bundle comes from a trained embedded store; the server then gets a store it cannot reach.
   setup = await setUpTrainedStore({ prefix: 'api-store-unavailable-test' })
-  const url = `http://127.0.0.1:${await freeLoopbackPort()}`
-  unreachable = serverStore(url, 5000)
-  const config = loadConfig({
-    ...setup.env,
-    CLICKHOUSE_URL: url,
+  const started = await startApi(`http://127.0.0.1:${await freeLoopbackPort()}`, {
+    CLICKHOUSE_REQUEST_TIMEOUT_MS: '5000',
     SEGMENTS_SCORE_LOG_SPOOL_DIR: join(setup.root, 'spool'),
   })
-  const service = new ScoringService(config, unreachable, setup.bundle)
-  await service.loadChampion()
-  app = buildServer(service)
-  baseUrl = await app.listen({ host: '127.0.0.1', port: 0 })
+  unreachable = started.store
+  app = started.server
+  baseUrl = started.serverUrl
 }, SETUP_TIMEOUT_MS)
 
 afterAll(async () => {
@@ -145,18 +155,13 @@ describe('silent store', () => {
     })
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
     const { port } = silent.address() as { port: number }
-    const url = `http://127.0.0.1:${port}`
-    const config = loadConfig({
-      ...setup.env,
-      CLICKHOUSE_URL: url,
+    const started = await startApi(`http://127.0.0.1:${port}`, {
       CLICKHOUSE_REQUEST_TIMEOUT_MS: String(SILENT_TIMEOUT_MS),
       SEGMENTS_SCORE_LOG_SPOOL_DIR: join(setup.root, 'silent-spool'),
     })
-    silentStore = serverStore(url, config.clickhouse.requestTimeoutMs)
-    const service = new ScoringService(config, silentStore, setup.bundle)
-    await service.loadChampion()
-    silentApp = buildServer(service)
-    silentUrl = await silentApp.listen({ host: '127.0.0.1', port: 0 })
+    silentStore = started.store
+    silentApp = started.server
+    silentUrl = started.serverUrl
   }, SETUP_TIMEOUT_MS)
 
   afterAll(async () => {

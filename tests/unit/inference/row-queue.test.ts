@@ -74,10 +74,10 @@ describe('RowQueue', () => {
     const queue = new RowQueue<Segment>()
     pushLines(queue, undefined, 0, [line(0)])
     pushLines(queue, undefined, 0, [line(1), line(2)])
-    const taken = queue.take(10)
-    expect(taken?.segment).toBeUndefined()
-    expect(taken?.rows).toBe(3)
-    expect(taken?.body.toString('utf8')).toBe(line(0) + line(1) + line(2))
+    const batch = queue.take(10)
+    expect(batch?.segment).toBeUndefined()
+    expect(batch?.rows).toBe(3)
+    expect(batch?.body.toString('utf8')).toBe(line(0) + line(1) + line(2))
   })
 
   it('stops a take at the end of a full chunk', () => {
@@ -99,9 +99,9 @@ describe('RowQueue', () => {
     const queue = new RowQueue<Segment>()
     const huge = Array.from({ length: 3 }, (_, i) => line(i, 2 * 1024 * 1024))
     pushLines(queue, undefined, 0, huge)
-    const taken = queue.take(10)
-    expect(taken?.rows).toBe(3)
-    expect(taken?.body.toString('utf8')).toBe(huge.join(''))
+    const batch = queue.take(10)
+    expect(batch?.rows).toBe(3)
+    expect(batch?.body.toString('utf8')).toBe(huge.join(''))
   })
 
   it('counts multi-byte characters by their UTF-8 size', () => {
@@ -188,9 +188,9 @@ describe('RowQueue', () => {
         next.set(segment, first + lines.length)
       } else {
         const maxRows = 1 + rng.int(8)
-        const taken = queue.take(maxRows)
+        const batch = queue.take(maxRows)
         if (model.length === 0) {
-          expect(taken).toBeUndefined()
+          expect(batch).toBeUndefined()
           continue
         }
         // The expected batch: consecutive rows of the head's segment, up to maxRows.
@@ -205,12 +205,12 @@ describe('RowQueue', () => {
           count++
         }
         const expected = model.splice(0, count)
-        expect(taken?.segment).toBe(head.segment)
-        expect(taken?.first).toBe(head.ordinal)
-        expect(taken?.rows).toBe(count)
-        expect(taken?.body.toString('utf8')).toBe(expected.map((row) => row.text).join(''))
+        expect(batch?.segment).toBe(head.segment)
+        expect(batch?.first).toBe(head.ordinal)
+        expect(batch?.rows).toBe(count)
+        expect(batch?.body.toString('utf8')).toBe(expected.map((row) => row.text).join(''))
         // Released at once, so later pushes reuse the buffers.
-        if (taken) queue.release(taken)
+        if (batch) queue.release(batch)
       }
       expect(queue.length).toBe(model.length)
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { isStoreUnreachable, storeUnavailableError } from '../../../inference/errors.ts'
 
-/** An Error with extra fields, as @clickhouse/client, Node and chDB raise them. */
+/** Builds an Error with extra fields, as @clickhouse/client, Node and chDB raise them. */
 function errorWith(message: string, fields: Record<string, unknown>, cause?: unknown): Error {
   const error = new Error(message, cause === undefined ? undefined : { cause })
   return Object.assign(error, fields)
